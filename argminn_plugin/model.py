@@ -287,3 +287,17 @@ class ARGMINN(nn.Module):
     def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None):
         """Binary logits (N, n_tasks), or ``(profile_logits (N, n_outputs, L - 2*trimming), log_counts (N, 1))``."""
         return self.forward_with_interims(X, X_ctl).y
+
+    def fit(self, training_data, optimizer, scheduler=None, X_valid=None, X_ctl_valid=None, y_valid=None,
+            max_epochs=100, batch_size=64, dtype="float32", device=None, early_stopping=None, **kwargs):
+        """Train with the signature of ``bpnetlite.BPNet.fit``; see :func:`argminn_plugin.training.fit`.
+
+        Writes ``{name}.torch`` (best), ``{name}.final.torch``, ``{name}.log`` and
+        ``{name}.checkpoint.pt``. Extra keywords (``schedule``, ``fourier_weight``,
+        ``reverse_complement``, ``random_state``, ``progress``, ``resume``, ...) are passed on.
+        """
+        from .training import fit
+
+        return fit(self, training_data, optimizer, scheduler, X_valid, X_ctl_valid, y_valid, max_epochs,
+                   batch_size, dtype, device, early_stopping, **kwargs)
+

@@ -1,0 +1,200 @@
+"""What the ``argminn`` subcommands do: read parameters, load data, call the library, write files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import (
+    FIT_DEFAULTS,
+    MODEL_KEYS,
+    PIPELINE_DEFAULTS,
+    SIMULATE_DEFAULTS,
+    embedded_default_parameters,
+    merge_parameters,
+    read_parameters,
+)
+from .io import atomic_write, save_model
+
+# Splits used for data made by `argminn simulate` (five chromosomes).
+SIMULATED_SPLITS = {"training_chroms": ["chr1", "chr2", "chr3"], "validation_chroms": ["chr4"], "test_chroms": ["chr5"]}
+
+
+def _load(parameters: dict | str | os.PathLike | None) -> tuple[dict, str | None]:
+    if parameters is None or isinstance(parameters, dict):
+        return dict(parameters or {}), None
+    return read_parameters(parameters), str(parameters)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, default=str) + "\n"))
+
+
+def run_simulate(parameters: dict | str | os.PathLike) -> dict[str, str]:
+    """``argminn simulate``: write a simulated genome, peaks, negatives, truth and motifs."""
+    raw, source = _load(parameters)
+    p = merge_parameters(raw, SIMULATE_DEFAULTS, source=source)
+    if p["skip"]:
+        return {}
+    from .simulate import simulate_genome
+
+    paths = simulate_genome(
+        p["output_dir"], p["grammar"], p["n_positives"], p["n_negatives"], length=p["length"],
+        background=p["background"], n_chroms=p["n_chroms"], motifs=p["motifs"], center_jitter=p["center_jitter"],
+        reject_threshold=p["reject_threshold"], random_state=p["random_state"], prefix=p["prefix"],
+    )
+    paths = {k: str(v) for k, v in paths.items()}
+    if p["verbose"]:
+        print(json.dumps(paths, indent=2))
+    return paths
+
+
+def _subsample(data, n: int | None, seed: int):
+    if n is None or len(data.X) <= n:
+        return data
+    idx = torch.randperm(len(data.X), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return type(data)(data.X[idx], data.y[idx], data.coords.iloc[idx.numpy()].reset_index(drop=True))
+
+
+def load_training_data(p: dict, raw: dict) -> dict[str, Any]:
+    """Build the training loader and the validation / test tensors described by parameters ``p``."""
+    from . import data
+
+    head = "profile" if p["head"] == "profile" or p["signals"] else "binary"
+    if head == "profile":
+        for key in ("loci", "negatives", "signals", "training_chroms", "validation_chroms"):
+            if not p[key]:
+                raise ValueError(f"profile training needs the parameter {key!r}.")
+        controls = p["controls"] or None
+        loader = data.profile_dataloader(
+            p["loci"], p["negatives"], p["sequences"], p["signals"], controls, chroms=p["training_chroms"],
+            in_window=p["in_window"], out_window=p["out_window"], max_jitter=p["max_jitter"],
+            negative_ratio=p["negative_ratio"], reverse_complement=p["reverse_complement"],
+            random_state=p["random_state"], batch_size=p["batch_size"],
+        )
+        valid = data.load_profile_data(p["loci"], p["sequences"], p["signals"], controls,
+                                       chroms=p["validation_chroms"], in_window=p["in_window"],
+                                       out_window=p["out_window"])
+        test = None
+        if p["test_chroms"]:
+            test = data.load_profile_data(p["loci"], p["sequences"], p["signals"], controls, chroms=p["test_chroms"],
+                                          in_window=p["in_window"], out_window=p["out_window"])
+        n_signals = len(p["signals"]) if isinstance(p["signals"], (list, tuple)) else 1
+        n_controls = 0 if not controls else (len(controls) if isinstance(controls, (list, tuple)) else 1)
+        model_kwargs = {"n_outputs": n_signals, "n_control_tracks": n_controls,
+                        "trimming": (p["in_window"] - p["out_window"]) // 2}
+        return {"head": "profile", "loader": loader, "valid": (valid.X, valid.X_ctl, valid.y),
+                "test": None if test is None else (test.X, test.X_ctl, test.y), "model_kwargs": model_kwargs}
+
+    if p["loci"]:
+        for key in ("training_chroms", "validation_chroms"):
+            if not p[key]:
+                raise ValueError(f"binary training from loci needs the parameter {key!r}.")
+        splits = data.load_binary_splits(
+            p["sequences"], p["loci"], p["negatives"], in_window=p["in_window"],
+            training_chroms=p["training_chroms"], validation_chroms=p["validation_chroms"],
+            test_chroms=p["test_chroms"], max_jitter=p["max_jitter"], summits=p["summits"],
+            random_state=p["random_state"],
+        )
+        max_jitter = p["max_jitter"]
+    else:
+        length = raw.get("in_window")  # sequence files keep their own length unless in_window is given
+        splits = data.load_binary_fasta(
+            p["sequences"], p["negatives"], length=length, validation_fraction=p["validation_fraction"],
+            test_fraction=p["test_fraction"], random_state=p["random_state"],
+        )
+        max_jitter = 0
+        if p.get("test_sequences"):
+            table = data.read_sequence_table(p["test_sequences"])
+            X_test = data.one_hot_sequences(list(table.sequences), length=length)
+            splits["test"] = data.BinaryData(X_test, torch.as_tensor(table.labels, dtype=torch.float32).reshape(-1, 1),
+                                             None)
+    train = _subsample(splits["train"], p["max_sequences"], p["random_state"])
+    loader = data.binary_dataloader(
+        train.X, train.y, batch_size=p["batch_size"], shuffle=True, reverse_complement=p["reverse_complement"],
+        max_jitter=max_jitter, random_state=p["random_state"],
+    )
+    test = splits.get("test")
+    return {"head": "binary", "loader": loader, "valid": (splits["valid"].X, None, splits["valid"].y),
+            "test": None if test is None or len(test.X) == 0 else (test.X, None, test.y),
+            "model_kwargs": {"n_tasks": p["n_tasks"]}, "n_train": len(train.X)}
+
+
+def run_fit(parameters: dict | str | os.PathLike, *, resume: bool = False, output_dir: str | None = None):
+    """``argminn fit``: train an ARGMINN model and write the files listed in :mod:`argminn_plugin.cli`."""
+    from .model import ARGMINN
+    from .training import _validate, set_seed
+
+    raw, source = _load(parameters)
+    defaults = {**FIT_DEFAULTS, "test_sequences": None}
+    p = merge_parameters(raw, defaults, source=source)
+    if p["skip"]:
+        return None
+    set_seed(p["random_state"])
+    prefix = str(Path(output_dir) / p["name"]) if output_dir else p["name"]
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    loaded = load_training_data(p, raw)
+
+    model_kwargs = {k: p[k] for k in MODEL_KEYS if k not in ("head", "n_tasks")}
+    model_kwargs.update(loaded["model_kwargs"])
+    model = ARGMINN(head=loaded["head"], name=prefix, verbose=bool(p["verbose"]), **model_kwargs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=p["lr"])
+    _write_json(Path(f"{prefix}.fit.json"), {**p, "model": model.config})
+    X_valid, X_ctl_valid, y_valid = loaded["valid"]
+    model.fit(
+        loaded["loader"], optimizer, X_valid=X_valid, X_ctl_valid=X_ctl_valid, y_valid=y_valid,
+        max_epochs=p["max_epochs"], batch_size=p["batch_size"], dtype=p["dtype"], device=p["device"],
+        early_stopping=p["early_stopping"], schedule=p["schedule"], fourier_weight=p["fourier_weight"],
+        fourier_freq_limit=p["fourier_freq_limit"], fourier_positives_only=p["fourier_positives_only"],
+        grad_clip=p["grad_clip"], random_state=p["random_state"], progress=p["progress"],
+        resume=resume or p["resume"],
+    )
+    model.cpu()
+    save_model(model, f"{prefix}.pt")
+    performance = {}
+    if loaded["test"] is not None:
+        X_test, X_ctl_test, y_test = loaded["test"]
+        performance = {k.replace("Validation ", "test_").lower().replace(" ", "_"): v
+                       for k, v in _validate(model, X_test, X_ctl_test, y_test, p["batch_size"], "cpu").items()}
+        performance["n_test"] = len(X_test)
+        _write_json(Path(f"{prefix}.performance.json"), performance)
+    return model, performance
+
+
+def run_pipeline(parameters: dict | str | os.PathLike | None = None, *, resume: bool = False) -> dict[str, Any]:
+    """``argminn pipeline``: optional simulation, then fit and test-set evaluation.
+
+    With no parameters it runs the embedded default (:func:`embedded_default_parameters`): ENCODE
+    GATA3 ChIP-seq sequences shipped in the package, written to ``argminn_output/``.
+    """
+    raw, source = _load(parameters)
+    if parameters is None:
+        raw = embedded_default_parameters()
+    defaults = {**PIPELINE_DEFAULTS, "test_sequences": None}
+    p = merge_parameters(raw, defaults, source=source)
+    output_dir = Path(p["output_dir"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    fit_raw = {k: v for k, v in raw.items() if k in FIT_DEFAULTS or k == "test_sequences"}
+    outputs: dict[str, Any] = {}
+    if p["simulate"]:
+        sim = {"output_dir": str(output_dir), "random_state": p["random_state"], **p["simulate"]}
+        paths = run_simulate(sim)
+        outputs["simulate"] = paths
+        fit_raw = {**SIMULATED_SPLITS, "in_window": sim.get("length", SIMULATE_DEFAULTS["length"]), **fit_raw,
+                   "sequences": paths["fasta"], "loci": paths["peaks"], "negatives": paths["negatives"]}
+    fit_raw.update(p["fit_parameters"])
+    fit_raw["name"] = p["name"]
+    model, performance = run_fit(fit_raw, resume=resume, output_dir=str(output_dir))
+    name = output_dir / p["name"]
+    outputs.update({
+        "model": f"{name}.torch", "final_model": f"{name}.final.torch", "log": f"{name}.log",
+        "state_dict": f"{name}.pt", "performance": performance,
+    })
+    _write_json(output_dir / f"{p['name']}.pipeline.json", outputs)
+    if p["verbose"] or parameters is None:
+        print(json.dumps(outputs, indent=2, default=str))
+    return outputs
