@@ -122,9 +122,9 @@ PIPELINE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def default_data_path(*parts: str) -> Path:
-    """Path of a file shipped in ``argminn_plugin/data``."""
-    return Path(str(resources.files("argminn_plugin").joinpath("data", *parts)))
+def resource_path(*parts: str) -> Path:
+    """Path of a file shipped in ``argminn_plugin/resources``."""
+    return Path(str(resources.files("argminn_plugin").joinpath("resources", *parts)))
 
 
 def embedded_default_parameters() -> dict[str, Any]:
@@ -133,7 +133,7 @@ def embedded_default_parameters() -> dict[str, Any]:
     ENCODE GATA3 ChIP-seq peaks in SH-SY5Y cells (101 bp, DeepBind's packaging), positives only,
     with dinucleotide-shuffled negatives; held-out test positives and their shuffles as shipped.
     """
-    data = default_data_path("gata3")
+    data = resource_path("gata3")
     return {
         "sequences": str(data / "GATA3_SH-SY5Y_train.seq.gz"),
         "test_sequences": str(data / "GATA3_SH-SY5Y_test.seq.gz"),

@@ -124,6 +124,23 @@ def load_training_data(p: dict, raw: dict) -> dict[str, Any]:
             "model_kwargs": {"n_tasks": p["n_tasks"]}, "n_train": len(train.X)}
 
 
+def init_distributed(device: str | None) -> tuple[int, int]:
+    """Initialise ``torch.distributed`` when launched by ``torchrun`` (WORLD_SIZE > 1).
+
+    Uses NCCL when the device is CUDA and gloo otherwise; each process binds to GPU LOCAL_RANK.
+    Returns (rank, world size); (0, 1) outside torchrun.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not torch.distributed.is_available():
+        return 0, 1
+    if not torch.distributed.is_initialized():
+        cuda = (device is None and torch.cuda.is_available()) or str(device).startswith("cuda")
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
 def run_fit(parameters: dict | str | os.PathLike, *, resume: bool = False, output_dir: str | None = None):
     """``argminn fit``: train an ARGMINN model and write the files listed in :mod:`argminn_plugin.cli`."""
     from .model import ARGMINN
@@ -134,6 +151,9 @@ def run_fit(parameters: dict | str | os.PathLike, *, resume: bool = False, outpu
     p = merge_parameters(raw, defaults, source=source)
     if p["skip"]:
         return None
+    rank, _ = init_distributed(p["device"])
+    if rank != 0:
+        p["verbose"], p["progress"] = False, False
     set_seed(p["random_state"])
     prefix = str(Path(output_dir) / p["name"]) if output_dir else p["name"]
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +163,8 @@ def run_fit(parameters: dict | str | os.PathLike, *, resume: bool = False, outpu
     model_kwargs.update(loaded["model_kwargs"])
     model = ARGMINN(head=loaded["head"], name=prefix, verbose=bool(p["verbose"]), **model_kwargs)
     optimizer = torch.optim.Adam(model.parameters(), lr=p["lr"])
-    _write_json(Path(f"{prefix}.fit.json"), {**p, "model": model.config})
+    if rank == 0:
+        _write_json(Path(f"{prefix}.fit.json"), {**p, "model": model.config})
     X_valid, X_ctl_valid, y_valid = loaded["valid"]
     model.fit(
         loaded["loader"], optimizer, X_valid=X_valid, X_ctl_valid=X_ctl_valid, y_valid=y_valid,
@@ -154,8 +175,10 @@ def run_fit(parameters: dict | str | os.PathLike, *, resume: bool = False, outpu
         resume=resume or p["resume"],
     )
     model.cpu()
-    save_model(model, f"{prefix}.pt")
     performance = {}
+    if rank != 0:
+        return model, performance
+    save_model(model, f"{prefix}.pt")
     if loaded["test"] is not None:
         X_test, X_ctl_test, y_test = loaded["test"]
         performance = {k.replace("Validation ", "test_").lower().replace(" ", "_"): v

@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 #: The JASPAR 2024 CORE vertebrates non-redundant MEME file shipped with the package.
-DEFAULT_MOTIF_FILE: Path = Path(__file__).parent / "data" / "JASPAR2024_CORE_vertebrates_nonredundant.meme"
+DEFAULT_MOTIF_FILE: Path = Path(__file__).parent / "resources" / "JASPAR2024_CORE_vertebrates_nonredundant.meme"
 
 #: Soft spacing of §9: a uniform integer gap of 0–20 bp.
 SOFT_SPACER: dict[str, int] = {"min": 0, "max": 20}

@@ -328,6 +328,8 @@ def fit(
     verbose = getattr(model, "verbose", True) if verbose is None else verbose
     progress = verbose if progress is None else progress
     device = resolve_device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     amp_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     use_autocast = amp_dtype in (torch.bfloat16, torch.float16)
     rank, world = _distributed()
