@@ -5,8 +5,8 @@ Key names follow bpnet-lite's ``bpnet`` CLI wherever one exists (``sequences``, 
 ``validation_chroms``, ``test_chroms``, ``name``, ``batch_size``, ``max_epochs``, ``lr``,
 ``random_state``, ``device``, ``verbose``, ...), so an ARGMINN parameter file reads like a
 bpnet-lite one with a few ARGMINN entries added. A key whose default is :data:`REQUIRED` must be
-given; a missing one is an error naming it. Unknown keys are kept but warned about, since they are
-usually typos.
+given; a missing one is an error naming it. Unknown keys are warned about and left out of the merged
+parameters, since they are usually typos.
 """
 
 from __future__ import annotations
@@ -110,11 +110,44 @@ _ALLOWED_TYPES: dict[str, tuple[type, ...]] = {
     "summits": (bool, str),
     "schedule": (str, dict),
     "background": (str,),
+    # Keys whose default is None or REQUIRED, so that the default gives no type.
+    "sequences": (str, os.PathLike),
+    "test_sequences": (str, os.PathLike),
+    "name": (str,),
+    "output_dir": (str, os.PathLike),
+    "loci": (str, os.PathLike, list, tuple),
+    "negatives": (str, os.PathLike, list, tuple),
+    "signals": (str, os.PathLike, list, tuple),
+    "controls": (str, os.PathLike, list, tuple),
+    "training_chroms": (list, tuple),
+    "validation_chroms": (list, tuple),
+    "test_chroms": (list, tuple),
+    "max_sequences": (int,),
+    "early_stopping": (int,),
+    "fourier_freq_limit": (int,),
+    "device": (str,),
+    "progress": (bool,),
+    "motifs": (str, os.PathLike, dict),
+    "simulate": (dict,),
 }
+
+
+def _line_of_key(source: str | None, key: str) -> str:
+    """`` (line N)`` where ``"key":`` first appears in the file ``source``, or "" when unknown."""
+    try:
+        if source is None or not Path(source).is_file():
+            return ""
+        for lineno, line in enumerate(Path(source).read_text().splitlines(), start=1):
+            if f'"{key}"' in line and line.split(f'"{key}"', 1)[1].lstrip().startswith(":"):
+                return f" (line {lineno})"
+    except (OSError, UnicodeDecodeError):
+        pass
+    return ""
 
 # The keys every argminn subcommand accepts at the top of a pipeline file.
 PIPELINE_DEFAULTS: dict[str, Any] = {
     **FIT_DEFAULTS,
+    "sequences": None,  # given by a "simulate" block, or checked by the fit step
     "name": "argminn",
     "output_dir": "argminn_output",
     "simulate": None,
@@ -182,24 +215,29 @@ def merge_parameters(
     if unknown:
         warnings.warn(f"unknown parameter(s){where} ignored: {', '.join(unknown)}", UserWarning, stacklevel=2)
     merged = {**defaults, **{k: v for k, v in parameters.items() if k in defaults}}
-    missing = [k for k, v in merged.items() if v is REQUIRED]
+    missing = [k for k, v in merged.items() if v is REQUIRED or (v is None and defaults[k] is REQUIRED)]
     if missing:
         raise ValueError(f"missing required parameter(s){where}: {', '.join(missing)}")
     for key, value in merged.items():
         default = defaults[key]
-        if value is None or default is None or default is REQUIRED:
+        if value is None:
             continue
         if key in _ALLOWED_TYPES:
-            if not isinstance(value, _ALLOWED_TYPES[key]):
-                names = " or ".join(t.__name__ for t in _ALLOWED_TYPES[key])
-                raise ValueError(f"parameter {key!r}{where} must be of type {names}, got {type(value).__name__} ({value!r}).")
+            allowed = _ALLOWED_TYPES[key]
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                names = " or ".join(t.__name__ for t in allowed)
+                raise ValueError(
+                    f"parameter {key!r}{where}{_line_of_key(source, key)} must be of type {names}, "
+                    f"got {type(value).__name__} ({value!r})."
+                )
             continue
-        expected = (int, float) if isinstance(default, (int, float)) and not isinstance(default, bool) else type(default)
-        if isinstance(default, bool):
-            expected = bool
-        if not isinstance(value, expected) or (expected == (int, float) and isinstance(value, bool)):
+        if default is None or default is REQUIRED:
+            continue
+        # An integer default (counts, sizes, seeds) takes integers only; a float default takes any number.
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             raise ValueError(
-                f"parameter {key!r}{where} must be of type "
+                f"parameter {key!r}{where}{_line_of_key(source, key)} must be of type "
                 f"{getattr(expected, '__name__', 'number')}, got {type(value).__name__} ({value!r})."
             )
     return merged

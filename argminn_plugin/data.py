@@ -28,9 +28,15 @@ Policies (each is repeated in the docstring of the function it concerns):
 * Sequences read with ``read_fasta`` may hold A, C, G, T and N in either case; lowercase
   (soft-masked) bases are ordinary bases. IUPAC ambiguity codes raise by default, or become N
   with ``iupac="N"``. Genome windows are read like ``PeakGenerator`` reads them: any letter other
-  than A, C, G, T becomes an all-zero column.
+  than A, C, G, T becomes an all-zero column; any other character (``-``, digits, ...) raises a
+  ValueError naming the file, line, column and chromosome.
+* BED records must have ``0 <= start < end`` and end on the FASTA's chromosome (``end`` at most
+  its length); otherwise a ValueError names the file and line.
 * Genome windows that run off a chromosome end are dropped with a ``UserWarning`` that counts
-  them (``extract_loci`` drops them silently).
+  them and names the first one (``extract_loci`` drops them silently).
+* bigWig tracks must hold every chromosome that the peaks/loci are on (a ValueError names the
+  bigWig, the chromosome and the BED line); positions without a value (NaN) read as 0, as in
+  tangermeme and bpnet-lite.
 """
 
 from __future__ import annotations
@@ -562,8 +568,15 @@ def _read_loci(loci: LociLike, argname: str, summits: bool | str) -> tuple[pd.Da
             raise ValueError(
                 f"{argname}: start and end must be integers at {where}, got {fields[1]!r} and {fields[2]!r}."
             ) from None
-        if start < 0 or end < start:
-            raise ValueError(f"{argname}: invalid interval [{start}, {end}) at {where}.")
+        if start < 0 or end < 0:
+            raise ValueError(
+                f"{argname}: invalid interval [{start}, {end}) at {where}: coordinates must not be negative."
+            )
+        if end <= start:
+            raise ValueError(
+                f"{argname}: invalid interval [{start}, {end}) at {where}: start must be less than end "
+                "(BED intervals are 0-based and half-open)."
+            )
         summit = -1
         has_summit = len(fields) >= 10 and str(fields[9]).strip() not in ("", "nan")
         if summits is True and not has_summit:
@@ -607,7 +620,7 @@ def _read_loci(loci: LociLike, argname: str, summits: bool | str) -> tuple[pd.Da
 
 
 def _check_on_genome(table: pd.DataFrame, source: str, argname: str, lengths: dict[str, int], fasta: str) -> None:
-    """Raise naming the first record whose chromosome is not in the FASTA."""
+    """Raise naming the first record whose chromosome is not in the FASTA or that ends past it."""
     missing = ~table["chrom"].isin(list(lengths))
     if missing.any():
         first = table[missing].iloc[0]
@@ -616,10 +629,23 @@ def _check_on_genome(table: pd.DataFrame, source: str, argname: str, lengths: di
             f"{argname}: chromosome {first['chrom']!r} (line/row {first['line']} of {source}) is not in "
             f"the FASTA {fasta}; missing chromosomes: {names}. Its chromosomes are: {sorted(lengths)[:20]}."
         )
+    beyond = table["end"].to_numpy(np.int64) > table["chrom"].map(lengths).to_numpy(np.int64)
+    if beyond.any():
+        first = table[beyond].iloc[0]
+        raise ValueError(
+            f"{argname}: interval {first['chrom']}:{first['start']}-{first['end']} (line/row {first['line']} of "
+            f"{source}) ends past the end of {first['chrom']} ({lengths[first['chrom']]} bp in the FASTA {fasta}); "
+            f"{int(beyond.sum())} interval(s) do. Are the BED file and the FASTA from the same assembly?"
+        )
 
 
 def _windows_on_genome(
-    table: pd.DataFrame, lengths: dict[str, int], in_window: int, max_jitter: int, argname: str
+    table: pd.DataFrame,
+    lengths: dict[str, int],
+    in_window: int,
+    max_jitter: int,
+    argname: str,
+    source: str | None = None,
 ) -> pd.DataFrame:
     """Centre ``in_window`` windows on each record, dropping (with a warning) those off the ends."""
     start = table["centre"].to_numpy(np.int64) - in_window // 2
@@ -627,9 +653,12 @@ def _windows_on_genome(
     fits = (start - max_jitter >= 0) & (start + in_window + max_jitter <= chrom_length)
     n_dropped = int((~fits).sum())
     if n_dropped:
+        first = table[~fits].iloc[0]
+        where = f"line/row {first['line']}" + (f" of {source}" if source else "")
         warnings.warn(
             f"{argname}: {n_dropped} of {len(table)} windows (in_window={in_window}, max_jitter={max_jitter}) "
-            "run off the end of their chromosome and were dropped.",
+            f"run off the end of their chromosome and were dropped; the first is centred at "
+            f"{first['chrom']}:{first['centre']} ({where}, chromosome length {lengths[first['chrom']]}).",
             UserWarning,
             stacklevel=3,
         )
@@ -723,17 +752,69 @@ def _random_windows(
     )
 
 
+def _fasta_line_column(fasta: str, chrom: str, pos: int) -> tuple[int, int] | None:
+    """1-based line and column of 0-based position ``pos`` of ``chrom`` in a plain FASTA (via its .fai)."""
+    try:
+        with open(f"{fasta}.fai") as handle:
+            for row in handle:
+                fields = row.rstrip("\n").split("\t")
+                if fields[0] == chrom:
+                    offset, line_bases, line_width = int(fields[2]), int(fields[3]), int(fields[4])
+                    break
+            else:
+                return None
+        target = offset + (pos // line_bases) * line_width + pos % line_bases
+        newlines = 0
+        with open(fasta, "rb") as handle:
+            while handle.tell() < target:
+                chunk = handle.read(min(target - handle.tell(), 1 << 22))
+                if not chunk:
+                    break
+                newlines += chunk.count(b"\n")
+        return newlines + 1, pos % line_bases + 1
+    except (OSError, ValueError, IndexError, ZeroDivisionError):
+        return None
+
+
+def _genome_character_error(fasta: str, source: str, chrom: str, pos: int, char: str, argname: str) -> ValueError:
+    """The error for a genome character that is not a letter, naming file, line, column and chromosome."""
+    where = _fasta_line_column(fasta, chrom, pos)
+    at = f"line {where[0]}, column {where[1]} of {source}" if where else f"{source}"
+    return ValueError(
+        f"{argname}: invalid character {char!r} at {at} (chromosome {chrom!r}, 0-based position {pos}). Genome "
+        "letters other than A, C, G and T are read as N; other characters are not allowed."
+    )
+
+
 def _extract_windows(fasta: str, windows: pd.DataFrame, in_window: int, max_jitter: int) -> torch.Tensor:
     """Read (n, 4, in_window + 2 * max_jitter) int8 sequences centred on ``windows``."""
-    result = extract_loci(
-        windows[["chrom", "start", "end"]],
-        fasta,
-        in_window=in_window,
-        max_jitter=max_jitter,
-        ignore=_GENOME_IGNORE,
-        return_mask=True,
-        n_jobs=1,
-    )
+    try:
+        result = extract_loci(
+            windows[["chrom", "start", "end"]],
+            fasta,
+            in_window=in_window,
+            max_jitter=max_jitter,
+            ignore=_GENOME_IGNORE,
+            return_mask=True,
+            n_jobs=1,
+        )
+    except ValueError as err:
+        if "alphabet" not in str(err):
+            raise
+        # tangermeme does not say where; find the first non-letter in the windows read.
+        genome = pyfaidx.Fasta(fasta, as_raw=True)
+        try:
+            for chrom, start, end in windows[["chrom", "start", "end"]].itertuples(index=False):
+                left = int(start) + (int(end) - int(start)) // 2 - in_window // 2 - max_jitter
+                seq = genome[chrom][max(left, 0) : left + in_window + 2 * max_jitter]
+                bad = re.search(r"[^A-Za-z]", seq)
+                if bad is not None:
+                    raise _genome_character_error(
+                        fasta, fasta, chrom, max(left, 0) + bad.start(), bad.group(), "sequences"
+                    ) from None
+        finally:
+            genome.close()
+        raise
     X, kept = result
     if not bool(kept.all()):  # windows are checked beforehand, so this would be a bug
         raise RuntimeError("extract_loci dropped windows that were checked to fit their chromosome.")
@@ -793,7 +874,7 @@ def _binary_from_genome(
     if len(selected) == 0:
         raise ValueError(empty_message)
     _check_on_genome(selected, peak_source, "loci", lengths, fasta)
-    positives = _windows_on_genome(selected, lengths, in_window, max_jitter, "loci")
+    positives = _windows_on_genome(selected, lengths, in_window, max_jitter, "loci", peak_source)
     if len(positives) == 0:
         raise ValueError(
             f"loci: every window of {peak_source} on {chroms or 'its chromosomes'} runs off a chromosome end."
@@ -806,7 +887,7 @@ def _binary_from_genome(
         if len(neg_table) == 0:
             raise ValueError(f"negatives: no interval of {neg_source} lies on {chroms}.")
         _check_on_genome(neg_table, neg_source, "negatives", lengths, fasta)
-        background = _windows_on_genome(neg_table, lengths, in_window, max_jitter, "negatives")
+        background = _windows_on_genome(neg_table, lengths, in_window, max_jitter, "negatives", neg_source)
         if n_negatives is not None:
             if n_negatives > len(background):
                 raise ValueError(
@@ -1187,17 +1268,35 @@ class _SeededSampler(torch.utils.data.Sampler):
 
     All randomness is drawn here, in the main process, so batches do not depend on
     ``num_workers``; the generator persists, so each epoch differs but the sequence of epochs
-    is fixed by the seed.
+    is fixed by the seed. ``set_epoch(k)`` (called by ``training.fit`` before every epoch, as for
+    ``DistributedSampler``) puts the generator where it stands at the start of epoch ``k``, so a
+    run resumed from a checkpoint in a new process sees the same batches as an uninterrupted one.
     """
 
     def __init__(self, n: int, shuffle: bool, random_state: int | None) -> None:
         self.n = n
         self.shuffle = shuffle
+        self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
+        self.epoch = 0  # epochs drawn so far
+
+    def _draw(self) -> tuple[np.ndarray, np.ndarray]:
+        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        return order, self.rng.integers(0, 2**63 - 1, size=self.n)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Replay the draws of epochs ``0 .. epoch - 1`` from the seed (no-op when already there)."""
+        if epoch == self.epoch or self.random_state is None:
+            self.epoch = epoch
+            return
+        self.rng = np.random.default_rng(self.random_state)
+        for _ in range(epoch):
+            self._draw()
+        self.epoch = epoch
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        seeds = self.rng.integers(0, 2**63 - 1, size=self.n)
+        order, seeds = self._draw()
+        self.epoch += 1
         return iter(zip(order.tolist(), seeds.tolist()))
 
     def __len__(self) -> int:
@@ -1358,6 +1457,35 @@ def _check_tracks(tracks: object, argname: str) -> list:
     return list(tracks)
 
 
+def _check_track_chroms(tracks: list | None, argname: str, table: pd.DataFrame, source: str, loci_argname: str) -> None:
+    """Raise when a bigWig lacks the chromosome of a record of ``table``, naming both files.
+
+    tangermeme reads such a locus as zeros with a warning, which hides a mismatch of assemblies or
+    of chromosome names ("chr1" against "1"). Positions that a bigWig covers without a value (NaN)
+    are not checked: they read as 0, as in tangermeme and bpnet-lite.
+    """
+    import pyBigWig
+
+    for track in tracks or []:
+        if not isinstance(track, (str, os.PathLike)):
+            continue
+        handle = pyBigWig.open(str(track))
+        if handle is None:
+            raise ValueError(f"{argname}: pyBigWig could not open {track}.")
+        try:
+            chrom_sizes = handle.chroms()
+        finally:
+            handle.close()
+        missing = ~table["chrom"].isin(list(chrom_sizes))
+        if missing.any():
+            first = table[missing].iloc[0]
+            raise ValueError(
+                f"{argname}: the bigWig {track} has no chromosome {first['chrom']!r}, used by {loci_argname} "
+                f"(line/row {first['line']} of {source}); missing: {sorted(set(table.loc[missing, 'chrom']))}. "
+                f"Its chromosomes are: {sorted(chrom_sizes)[:20]}."
+            )
+
+
 def _check_summits_given(table: pd.DataFrame, source: str, argname: str, summits: bool) -> None:
     """``extract_loci(summits=True)`` rejects narrowPeak's -1 ("no summit"); name the line first."""
     if summits and (table["summit"] < 0).any():
@@ -1469,6 +1597,8 @@ def profile_dataloader(
         if chroms is not None:
             table = table[table["chrom"].isin(chroms)]
         _check_on_genome(table, source, "peaks", lengths, str(sequences))
+        _check_track_chroms(signals, "signals", table, source, "peaks")
+        _check_track_chroms(controls, "controls", table, source, "peaks")
         peak_tables.append(table)
     peak_table = pd.concat(peak_tables, ignore_index=True)
     if len(peak_table) == 0:
@@ -1538,7 +1668,9 @@ def load_profile_data(
     returns three objects, unlike ``extract_loci`` whose return value depends on its
     arguments. Windows are centred on ``start + (end - start) // 2``, or on the summit with
     ``summits=True``; windows off a chromosome end are dropped by ``extract_loci``. Non-ACGT
-    letters become all-zero columns, as in ``PeakGenerator``.
+    letters become all-zero columns, as in ``PeakGenerator``. A bigWig without a chromosome that
+    a locus is on raises a ValueError naming both files; positions a bigWig has no value for (NaN)
+    read as 0, as in tangermeme and bpnet-lite.
 
     Parameters
     ----------
@@ -1580,6 +1712,8 @@ def load_profile_data(
         if chroms is not None:
             table = table[table["chrom"].isin(chroms)]
         _check_on_genome(table, source, "loci", lengths, str(sequences))
+        _check_track_chroms(signals, "signals", table, source, "loci")
+        _check_track_chroms(controls, "controls", table, source, "loci")
 
     result = extract_loci(
         loci,

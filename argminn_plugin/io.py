@@ -110,8 +110,14 @@ def load_model(path: str | os.PathLike, *, map_location: str | torch.device = "c
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated or corrupt files raise a variety of errors
         raise ValueError(f"could not read model weights from {path}: {err}") from None
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{meta_file} has no \"config\" object holding the model's constructor keywords.")
     try:
-        model = ARGMINN(**meta["config"])
+        model = ARGMINN(**config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the config in {meta_file} does not build an ARGMINN: {err}") from None
+    try:
         model.load_state_dict(state)
     except (TypeError, RuntimeError) as err:
         raise ValueError(f"the weights in {path} do not match the config in {meta_file}: {err}") from None

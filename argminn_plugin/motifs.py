@@ -20,6 +20,7 @@ Benjamini-Hochberg q-values per query.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -206,13 +207,117 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return q
 
 
+_MEME_WIDTH = re.compile(r"\bw=\s*(\d+)")
+_MEME_ALENGTH = re.compile(r"\balength=\s*(\d+)")
+_MEME_ROW_TOLERANCE = 0.02
+
+
+def _check_meme(path: Path) -> int:
+    """Check a MEME file line by line the way ``memelite.io.read_meme`` reads it; return the motif count.
+
+    memelite drops a motif whose matrix is cut short, merges a motif without a matrix into the next
+    one, overwrites duplicate names and fails with bare ``float``/broadcast errors on bad rows. Here
+    each of those is a ValueError naming the file, the line and the motif. Rows must hold four
+    finite, non-negative probabilities (A, C, G, T) summing to 1 within 0.02.
+    """
+    names: dict[str, int] = {}
+    motif, motif_line, width, width_line, rows = None, 0, None, 0, 0
+    lineno = 0
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, start=1):
+                at = f"line {lineno} of {path}"
+                if motif is None:
+                    if line[:5] != "MOTIF":
+                        continue
+                    motif = " ".join(line[5:].split())
+                    if not motif:
+                        raise ValueError(f"MEME file: MOTIF without a name at {at}.")
+                    if motif in names:
+                        raise ValueError(
+                            f"MEME file: duplicate motif {motif!r} at {at} (first at line {names[motif]})."
+                        )
+                    names[motif], motif_line, width, rows = lineno, lineno, None, 0
+                elif width is None:
+                    if line[:5] == "MOTIF":
+                        raise ValueError(
+                            f"MEME file: motif {motif!r} (line {motif_line} of {path}) has no "
+                            f"'letter-probability matrix' line before the next MOTIF at line {lineno}."
+                        )
+                    if line[:6] != "letter":
+                        continue
+                    found = _MEME_WIDTH.search(line)
+                    if found is None or int(found.group(1)) < 1:
+                        raise ValueError(
+                            f"MEME file: the letter-probability line of motif {motif!r} at {at} has no positive w=."
+                        )
+                    alength = _MEME_ALENGTH.search(line)
+                    if alength is not None and int(alength.group(1)) != 4:
+                        raise ValueError(
+                            f"MEME file: motif {motif!r} at {at} has alength={alength.group(1)}; only DNA "
+                            "motifs (alength=4: A, C, G, T) are supported."
+                        )
+                    width, width_line, rows = int(found.group(1)), lineno, 0
+                else:
+                    fields = line.split()
+                    if line[:5] == "MOTIF" or not fields:
+                        raise ValueError(
+                            f"MEME file: motif {motif!r} declares w={width} at line {width_line} of {path} but "
+                            f"has only {rows} matrix row(s) before {'a blank line' if not fields else 'MOTIF'} "
+                            f"at line {lineno}."
+                        )
+                    try:
+                        values = [float(v) for v in fields]
+                    except ValueError:
+                        raise ValueError(
+                            f"MEME file: row {rows + 1} of motif {motif!r} at {at} is not numeric: {line.strip()!r}."
+                        ) from None
+                    if len(values) != 4:
+                        raise ValueError(
+                            f"MEME file: row {rows + 1} of motif {motif!r} at {at} has {len(values)} values; "
+                            "expected 4 probabilities (A, C, G, T)."
+                        )
+                    if not all(np.isfinite(values)) or min(values) < 0 or abs(sum(values) - 1) > _MEME_ROW_TOLERANCE:
+                        raise ValueError(
+                            f"MEME file: row {rows + 1} of motif {motif!r} at {at} is not a probability "
+                            f"distribution (values {values}, sum {sum(values):.4g})."
+                        )
+                    rows += 1
+                    if rows == width:
+                        motif = None
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"MEME file {path} is not UTF-8 text (byte {err.start} after line {lineno}); is it a MEME file?"
+        ) from None
+    if motif is not None:
+        if width is None:
+            raise ValueError(
+                f"MEME file: motif {motif!r} (line {motif_line} of {path}) has no 'letter-probability matrix' "
+                "line before the end of the file."
+            )
+        raise ValueError(
+            f"MEME file: motif {motif!r} declares w={width} at line {width_line} of {path} but the file ends "
+            f"after {rows} row(s) (line {lineno}); is it truncated?"
+        )
+    if not names:
+        raise ValueError(f"MEME file {path} contains no motifs (no line starts with 'MOTIF').")
+    return len(names)
+
+
 def read_motif_database(path: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
-    """Read a MEME motif database (default: the shipped JASPAR 2024 file) as ``{name: (4, w)}``."""
+    """Read a MEME motif database (default: the shipped JASPAR 2024 file) as ``{name: (4, w)}``.
+
+    The file is checked first (see ``_check_meme``): malformed files raise a ValueError naming the
+    file, the line and the motif. Motifs are read by ``memelite.io.read_meme``.
+    """
     from memelite.io import read_meme
 
     path = JASPAR_2024 if path is None else Path(path)
     if not Path(path).exists():
         raise ValueError(f"motif database {path} does not exist.")
+    if not Path(path).is_file():
+        raise ValueError(f"motif database {path} is not a regular file.")
+    _check_meme(Path(path))
     try:
         motifs = read_meme(str(path))
     except (ValueError, IndexError, AttributeError) as err:

@@ -87,10 +87,26 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
 
 
+def _restore_buffers(model: nn.Module, saved: list[torch.Tensor]) -> None:
+    """Copy ``saved`` (taken from ``model.buffers()``) back into the model's buffers."""
+    with torch.no_grad():
+        for buffer, value in zip(model.buffers(), saved):
+            buffer.copy_(value)
+
+
 def _distributed() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def _on_every_rank(flag: torch.Tensor, world: int) -> bool:
+    """Whether ``flag`` holds on every process: all ranks must skip the same batches, or the
+    DistributedDataParallel gradient all-reduces of the ranks fall out of step (a hang)."""
+    if world > 1:
+        flag = flag.detach().float()
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+    return bool(flag)
 
 
 def _unpack(batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -193,7 +209,7 @@ def _validate(model, X_valid, X_ctl_valid, y_valid, batch_size, device) -> dict:
     aurocs, auprcs = [], []
     for t in range(truth.shape[1]):
         labels = truth[:, t] > 0.5
-        if labels.any() and not labels.all():
+        if labels.any() and not labels.all() and np.isfinite(score[:, t]).all():  # NaN scores: metrics NaN
             aurocs.append(roc_auc_score(labels, score[:, t]))
             auprcs.append(average_precision_score(labels, score[:, t]))
     return {
@@ -362,6 +378,7 @@ def fit(
 
     logger = None
     for epoch in range(start_epoch, max_epochs):
+        getattr(getattr(training_data, "sampler", None), "set_epoch", lambda _: None)(epoch)  # resumable shuffles
         weights = schedule_weights(schedule, epoch) if has_interims else {}
         sums: dict[str, float] = {}
         n_batches = skipped = 0
@@ -369,9 +386,12 @@ def fit(
         model.train()
         for batch in tqdm(training_data, disable=not (progress and is_main), desc=f"Epoch {epoch}", leave=False):
             X, X_ctl, y, labels = _unpack(batch)
-            if world > 1:
+            share = 1.0  # this rank's loss weight; DDP averages gradients over the ranks
+            if world > 1 and len(X) >= world:  # a batch too small to split runs whole on every rank
+                n_whole = len(X)
                 X, y, labels = (torch.tensor_split(t, world)[rank] for t in (X, y, labels))
                 X_ctl = None if X_ctl is None else torch.tensor_split(X_ctl, world)[rank]
+                share = world * len(X) / n_whole  # uneven slices: weight by size, so the step is the whole batch's
             X = X.to(device).float()
             y, labels = y.to(device), labels.to(device)
             X_ctl = None if X_ctl is None else X_ctl.to(device).float()
@@ -381,25 +401,35 @@ def fit(
                 X.requires_grad_(True)
             n_batches += 1
             optimizer.zero_grad(set_to_none=True)
+            # A skipped batch must leave no trace: its forward pass has already updated BatchNorm's
+            # running statistics (NaN inputs would make every later prediction NaN), so keep a copy.
+            saved_buffers = [b.detach().clone() for b in model.buffers()]
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_autocast):
                 output = stepper(X, X_ctl)
                 components = compute_loss(
                     model, output, X, y, labels, weights, fourier_weight=fourier_weight,
                     fourier_freq_limit=fourier_freq_limit, fourier_positives_only=fourier_positives_only,
                 )
-            if not torch.isfinite(components.total):
+            if not _on_every_rank(torch.isfinite(components.total), world):
+                _restore_buffers(model, saved_buffers)
                 skipped += 1
                 continue
-            components.total.backward()
+            (components.total * share).backward()
             norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip else math.inf)
             if not torch.isfinite(norm):
                 optimizer.zero_grad(set_to_none=True)
+                _restore_buffers(model, saved_buffers)
                 skipped += 1
                 continue
             optimizer.step()
             iteration += 1
             for key, value in components._asdict().items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                sums[key] = sums.get(key, 0.0) + float(value.detach()) * share / world
+        if world > 1 and sums:  # whole-batch means, the same on every rank: log, model choice, early stopping
+            keys = sorted(sums)
+            totals = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(totals)
+            sums = dict(zip(keys, totals.tolist()))
         train_time = time.time() - tic
         if n_batches == 0:
             raise ValueError("training_data yielded no batches.")
@@ -458,6 +488,7 @@ def fit(
             log = pd.DataFrame(rows, columns=columns)
             atomic_write(f"{name}.log", lambda tmp: log.to_csv(tmp, sep="\t", index=False))
             if improved:
+                model.eval()  # pickled in eval mode, as BPNet.fit does (BatchNorm uses running statistics)
                 save_bpnet_compatible(model, f"{name}.torch")
             state = {
                 "version": CHECKPOINT_VERSION, "epoch": epoch, "iteration": iteration, "best_loss": best_loss,
@@ -470,9 +501,9 @@ def fit(
         if early_stopping is not None and early_stop_count >= early_stopping:
             break
 
+    model.eval()
     if is_main:
         save_bpnet_compatible(model, f"{name}.final.torch")
-    model.eval()
     return model
 
 

@@ -7,6 +7,7 @@ their error paths. The schedules are checked against §3.5 and §12.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -48,9 +49,7 @@ def _top_filter(column: list[float]) -> int:
     return best
 
 
-def _overlap_loop(
-    activations: torch.Tensor, weights: torch.Tensor, ignore_inactive: bool = False
-) -> torch.Tensor:
+def _overlap_loop(activations: torch.Tensor, weights: torch.Tensor, ignore_inactive: bool = False) -> torch.Tensor:
     """§3.2 term by term, in autograd-tracked scalar arithmetic.
 
     ``activations`` is (N, F, L') and ``weights`` is a Conv1d weight (F, 4, K); the spec's
@@ -101,8 +100,13 @@ def _random_case(
     generator = torch.Generator().manual_seed(seed)
     activations = torch.relu(torch.randn(n_examples, n_filters, length, generator=generator, dtype=dtype))
     weights = torch.randn(n_filters, 4, width, generator=generator, dtype=dtype)
-    # One all-zero position (top filter 0) and one exact tie between the two highest filters.
+    # One all-zero position (top filter 0), one weakly active position and one exact tie between
+    # the two highest filters.
     activations[0, :, length // 2] = 0.0
+    if length - 1 != length // 2:
+        # A weakly active position: it must count even with ignore_inactive=True.
+        activations[0, :, length - 1] = 0.0
+        activations[0, 0, length - 1] = 1e-3
     if n_filters >= 2 and length >= 2:
         activations[-1, :, 0] = 0.0
         activations[-1, n_filters - 1, 0] = 2.5
@@ -130,7 +134,7 @@ OVERLAP_SIZES = [
 @pytest.mark.parametrize("sizes", OVERLAP_SIZES)
 @pytest.mark.parametrize("ignore_inactive", [False, True])
 def test_overlap_matches_loop_values_and_gradients(sizes, ignore_inactive):
-    n_examples, n_filters, length, width = sizes
+    n_examples, n_filters, length, _ = sizes
     activations, weights = _random_case(*sizes, seed=sum(sizes))
     activations.requires_grad_(True)
     weights.requires_grad_(True)
@@ -318,9 +322,7 @@ def test_overlap_largest_allocation_does_not_scale_with_offsets(dtype):
     budget = _materialised_bytes(activations.element_size(), *MEMORY_CASE) // 4
 
     # The measurement can see a tensor of that size (so the assertion below can fail).
-    seen = _largest_profiled_allocation(
-        lambda: torch.empty(n_examples, n_filters, length, 2 * width - 1, dtype=dtype)
-    )
+    seen = _largest_profiled_allocation(lambda: torch.empty(n_examples, n_filters, length, 2 * width - 1, dtype=dtype))
     assert seen > budget
 
     def forward_backward() -> None:
@@ -369,6 +371,7 @@ _PEAK_RSS_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (sys.platform.startswith("linux") and os.path.exists("/proc/self/clear_refs")),
     reason="needs Linux /proc/self/clear_refs to reset the peak resident set size",
@@ -559,7 +562,7 @@ def test_preset_ramps(preset, component, start_exp, end_exp):
     assert values[10] == pytest.approx(10.0**start_exp, rel=1e-12)
     assert values[29] == pytest.approx(10.0**end_exp, rel=1e-12)
     assert all(v == pytest.approx(10.0**end_exp, rel=1e-12) for v in values[29:])
-    assert all(b > a for a, b in zip(values[9:29], values[10:30]))
+    assert all(later > earlier for earlier, later in itertools.pairwise(values[9:30]))
     # Past the end the last entry is reused.
     for epoch in (40, 41, 1000):
         assert scheduled_weight(values, epoch) == values[-1]

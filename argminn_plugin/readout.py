@@ -1,0 +1,172 @@
+"""The full read-out of a trained ARGMINN in the ecosystem's formats: motifs, instances, syntax, figures.
+
+:func:`run_readout` is what ``argminn motifs|instances|syntax`` and the read-out steps of
+``argminn pipeline`` call. Given a model and one-hot sequences (normally the positives of a
+held-out set), it writes, for a prefix ``{name}``:
+
+============================ =================================================================
+``{name}.motifs.meme``       trimmed PFMs of the quality-passing filters (memelite's MEME writer)
+``{name}.motifs.tsv``        one row per filter: used, quality, trimmed bounds, mean IC, best
+                             JASPAR (TOMTOM) match with p- and q-value and strand
+``{name}.instances.tsv``     instance calls (``example_idx, start, end, motif, filter, strand,
+                             activation, attention, zscore`` [+ ``chrom, chrom_start, chrom_end``])
+``{name}.instances.bed``     the same calls as BED6, when the sequences came from genomic loci
+``{name}.syntax.tsv``        motif configurations and how they drive predictions
+``{name}.spacings.tsv``      spacing counts between consecutive instances
+``{name}.modisco.h5``        ARGMINN motifs with their instances as seqlets, in modisco-lite's
+                             layout, for ``modisco report -l``
+``{name}.logos.png``         logos of the quality-passing filters with their JASPAR matches
+``{name}.tracks.png``        attention and activations over an example sequence, calls marked
+``{name}.spacings.png``      spacing histograms of the most frequent motif pairs
+============================ =================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+import torch
+
+from .instances import activation_statistics, call_instances, to_genomic, write_bed
+from .io import atomic_write
+from .motifs import annotate_motifs, extract_motifs, motif_quality, trimmed_motifs, write_meme
+
+
+class Readout(NamedTuple):
+    """Tables of :func:`run_readout`; ``files`` maps each output kind to its path."""
+
+    motifs: pd.DataFrame
+    instances: pd.DataFrame
+    configurations: pd.DataFrame
+    spacings: pd.DataFrame
+    effects: pd.DataFrame
+    files: dict[str, str]
+
+
+def _write_tsv(frame: pd.DataFrame, path: str) -> str:
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, sep="\t", index=False))
+    return path
+
+
+def motif_table(quality: pd.DataFrame, annotation: pd.DataFrame) -> pd.DataFrame:
+    """Quality table joined with each filter's best database match (rank 0)."""
+    table = quality.copy()
+    table.insert(1, "motif", [f"filter_{f}" for f in table["filter"]])
+    if len(annotation):
+        best = annotation[annotation["rank"] == 0].drop(columns=["rank"])
+        best = best.rename(columns={"target": "match", "target_id": "match_id", "target_name": "match_name",
+                                    "strand": "match_strand", "offset": "match_offset", "overlap": "match_overlap"})
+        table = table.merge(best, on="motif", how="left")
+    return table
+
+
+def run_readout(
+    model,
+    X: torch.Tensor,
+    prefix: str | os.PathLike,
+    *,
+    coords: pd.DataFrame | None = None,
+    labels: torch.Tensor | None = None,
+    statistics_X: torch.Tensor | None = None,
+    database: Any = None,
+    activation_threshold: float = 0.5,
+    attention_threshold: float = 0.9,
+    q_threshold: float = 0.05,
+    figures: bool = True,
+    modisco: bool = True,
+    batch_size: int = 256,
+    device=None,
+) -> Readout:
+    """Read motifs, instances and syntax off ``model`` and write them under ``prefix``.
+
+    Parameters
+    ----------
+    model: ARGMINN
+        A trained model (binary or profile head).
+    X: torch.Tensor, shape=(N, 4, L)
+        Sequences to read from, normally held-out positives.
+    prefix: str or Path
+        Output prefix ``{name}`` (folders are created).
+    coords: pandas.DataFrame or None, optional
+        ``chrom, start`` of each sequence's window when it came from loci; adds genomic
+        coordinates and a BED file.
+    labels: torch.Tensor or None, optional
+        Labels of ``X`` for the configuration-effects table.
+    statistics_X: torch.Tensor or None, optional
+        Sequences for the activation statistics of instance calling; default ``X``.
+    database: dict, path or None, optional
+        Motif database for TOMTOM; default the shipped JASPAR 2024 CORE vertebrates.
+    activation_threshold: float, optional
+        Fraction of a filter's maximum activation for PFM windows. Default is 0.5.
+    attention_threshold: float, optional
+        Pooled-attention threshold for instance calls. Default is 0.9.
+    q_threshold: float, optional
+        A filter's match is reported as its name only when q < this. Default is 0.05.
+    figures, modisco: bool, optional
+        Whether to write the figures and the modisco-lite ``.h5``. Default is True.
+    """
+    from .syntax import configuration_effects, motif_configurations, pairwise_spacings
+
+    prefix = str(prefix)
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    model = model.cpu().eval() if device in (None, "cpu") else model.eval()
+
+    motifs = extract_motifs(model, X, threshold=activation_threshold, batch_size=batch_size, device=device)
+    quality = motif_quality(motifs.pfms)
+    passing = trimmed_motifs(motifs, quality)
+    annotation = annotate_motifs(passing, database) if passing else pd.DataFrame(columns=["motif", "rank"])
+    table = motif_table(quality, annotation)
+    files["motifs_tsv"] = _write_tsv(table, f"{prefix}.motifs.tsv")
+    files["motifs_meme"] = str(write_meme(passing, f"{prefix}.motifs.meme"))
+
+    names, strands = {}, {}
+    for row in table.itertuples():
+        if not row.passes:
+            continue
+        matched = "q_value" in table.columns and pd.notna(row.q_value) and row.q_value < q_threshold
+        names[row.filter] = f"filter_{row.filter}:{row.match_name}" if matched else f"filter_{row.filter}"
+        strands[row.filter] = row.match_strand if matched else "+"
+    stats = activation_statistics(model, X if statistics_X is None else statistics_X, batch_size=batch_size,
+                                  device=device)
+    calls = call_instances(model, X, statistics=stats, filters=sorted(names), attention_threshold=attention_threshold,
+                           filter_names=names, filter_strands=strands, batch_size=batch_size, device=device)
+    if coords is not None and {"chrom", "start"} <= set(coords.columns):
+        calls = to_genomic(calls, coords)
+        files["instances_bed"] = str(write_bed(calls, f"{prefix}.instances.bed"))
+    files["instances_tsv"] = _write_tsv(calls, f"{prefix}.instances.tsv")
+
+    configurations = motif_configurations(calls, n_examples=X.shape[0])
+    spacings = pairwise_spacings(calls)
+    from tangermeme.predict import predict
+
+    predictions = predict(model, X, batch_size=batch_size, device=device or "cpu")
+    if isinstance(predictions, (list, tuple)):
+        predictions = predictions[1]
+    effects = configuration_effects(configurations, predictions, labels)
+    files["syntax_tsv"] = _write_tsv(effects, f"{prefix}.syntax.tsv")
+    files["spacings_tsv"] = _write_tsv(spacings, f"{prefix}.spacings.tsv")
+
+    if modisco and passing:
+        from .modisco import write_modisco_h5
+
+        offsets = {f"filter_{r.filter}": int(r.trim_start) for r in quality.itertuples() if r.passes}
+        renamed = calls.assign(motif=[f"filter_{f}" for f in calls["filter"]])
+        files["modisco_h5"] = str(write_modisco_h5(f"{prefix}.modisco.h5", passing, renamed, X, offsets=offsets,
+                                                   strand_key=None))
+    if figures:
+        from .plot import plot_filter_logos, plot_sequence_tracks, plot_spacing_histograms
+
+        plot_filter_logos(motifs, quality, annotation if len(annotation) else None, f"{prefix}.logos.png")
+        files["logos_png"] = f"{prefix}.logos.png"
+        example = int(calls["example_idx"].iloc[0]) if len(calls) else 0
+        plot_sequence_tracks(model, X[example : example + 1], calls[calls["example_idx"] == example]
+                             .assign(example_idx=0), f"{prefix}.tracks.png", attention_threshold=attention_threshold)
+        files["tracks_png"] = f"{prefix}.tracks.png"
+        if len(spacings):
+            plot_spacing_histograms(spacings, path=f"{prefix}.spacings.png")
+            files["spacings_png"] = f"{prefix}.spacings.png"
+    return Readout(table, calls, configurations, spacings, effects, files)
