@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_ in (
         ("fit", "Train an ARGMINN model (binary from loci or sequence files, or profile from bigWigs)."),
         ("simulate", "Simulate planted-motif grammar data: genome FASTA, peaks/negatives BEDs, truth, MEME."),
-        ("pipeline", "Run the whole job (simulate if asked, fit, evaluate); the embedded default without -p."),
+        ("pipeline", "Run the whole job (simulate if asked, fit, evaluate, read out); the embedded default without -p."),
+        ("motifs", "Read motifs off a trained model: PFMs, quality, JASPAR annotation, MEME, logos."),
+        ("instances", "Call motif instances from one forward pass: TSV (+ BED for genomic loci), modisco .h5."),
+        ("syntax", "Motif configurations, spacings and which configurations drive predictions."),
     ):
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("-p", "--parameters", required=name != "pipeline", help="JSON parameter file.")
@@ -75,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.run_fit(args.parameters, resume=args.resume)
         elif args.command == "pipeline":
             pipeline.run_pipeline(args.parameters, resume=args.resume)
+        elif args.command in ("motifs", "instances", "syntax"):
+            steps = {"motifs": ("motifs",), "instances": ("motifs", "instances"),
+                     "syntax": ("motifs", "instances", "syntax")}[args.command]
+            pipeline.run_readout_command(args.parameters, steps)
     except ValueError as err:
         print(f"argminn {args.command}: error: {err}", file=sys.stderr)
         return 2

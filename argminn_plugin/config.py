@@ -129,6 +129,9 @@ _ALLOWED_TYPES: dict[str, tuple[type, ...]] = {
     "progress": (bool,),
     "motifs": (str, os.PathLike, dict),
     "simulate": (dict,),
+    "model": (str, os.PathLike),
+    "chroms": (list, tuple),
+    "motif_database": (str, os.PathLike),
 }
 
 
@@ -145,6 +148,29 @@ def _line_of_key(source: str | None, key: str) -> str:
     return ""
 
 # The keys every argminn subcommand accepts at the top of a pipeline file.
+# `argminn motifs|instances|syntax`: read a trained model out on (positive) sequences.
+READOUT_DEFAULTS: dict[str, Any] = {
+    "model": REQUIRED,
+    "sequences": REQUIRED,
+    "loci": None,
+    "chroms": None,
+    "in_window": 500,
+    "summits": "auto",
+    "name": REQUIRED,
+    "motif_database": None,
+    "activation_threshold": 0.5,
+    "attention_threshold": 0.9,
+    "q_threshold": 0.05,
+    "max_sequences": 2000,
+    "figures": True,
+    "modisco": True,
+    "batch_size": 256,
+    "device": None,
+    "random_state": 0,
+    "verbose": False,
+    "skip": False,
+}
+
 PIPELINE_DEFAULTS: dict[str, Any] = {
     **FIT_DEFAULTS,
     "sequences": None,  # given by a "simulate" block, or checked by the fit step
@@ -152,6 +178,12 @@ PIPELINE_DEFAULTS: dict[str, Any] = {
     "output_dir": "argminn_output",
     "simulate": None,
     "fit_parameters": {},
+    "readout": True,
+    "motif_database": None,
+    "activation_threshold": 0.5,
+    "attention_threshold": 0.9,
+    "q_threshold": 0.05,
+    "readout_max_sequences": 2000,
 }
 
 

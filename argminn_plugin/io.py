@@ -76,8 +76,15 @@ def save_model(model: ARGMINN, path: str | os.PathLike) -> Path:
         "torch_version": torch.__version__,
         "config": model.config,
     }
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    atomic_write(config_path(path), lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+    text = json.dumps(meta, indent=2) + "\n"  # a config that cannot be serialised fails before any write
+
+    def write_both(tmp: str) -> None:
+        # Both files are complete before either is renamed, so a failure while writing one leaves
+        # the previous pair untouched (never new weights beside an old config).
+        torch.save(state, tmp)
+        atomic_write(config_path(path), lambda tmp_config: Path(tmp_config).write_text(text))
+
+    atomic_write(path, write_both)
     return Path(path)
 
 

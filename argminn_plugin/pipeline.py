@@ -13,6 +13,7 @@ from .config import (
     FIT_DEFAULTS,
     MODEL_KEYS,
     PIPELINE_DEFAULTS,
+    READOUT_DEFAULTS,
     SIMULATE_DEFAULTS,
     embedded_default_parameters,
     merge_parameters,
@@ -121,6 +122,7 @@ def load_training_data(p: dict, raw: dict) -> dict[str, Any]:
     test = splits.get("test")
     return {"head": "binary", "loader": loader, "valid": (splits["valid"].X, None, splits["valid"].y),
             "test": None if test is None or len(test.X) == 0 else (test.X, None, test.y),
+            "test_coords": None if test is None else test.coords, "valid_coords": splits["valid"].coords,
             "model_kwargs": {"n_tasks": p["n_tasks"]}, "n_train": len(train.X)}
 
 
@@ -176,6 +178,7 @@ def run_fit(parameters: dict | str | os.PathLike, *, resume: bool = False, outpu
     )
     model.cpu()
     performance = {}
+    run_fit.last_data = loaded  # the pipeline's read-out step reuses the held-out split
     if rank != 0:
         return model, performance
     save_model(model, f"{prefix}.pt")
@@ -204,7 +207,11 @@ def run_pipeline(parameters: dict | str | os.PathLike | None = None, *, resume: 
     fit_raw = {k: v for k, v in raw.items() if k in FIT_DEFAULTS or k == "test_sequences"}
     outputs: dict[str, Any] = {}
     if p["simulate"]:
-        sim = {"output_dir": str(output_dir), "random_state": p["random_state"], **p["simulate"]}
+        sim = {"output_dir": str(output_dir), "random_state": p["random_state"], "prefix": "simulated",
+               **p["simulate"]}
+        if sim["prefix"] == p["name"]:
+            raise ValueError(f"simulate.prefix and name are both {p['name']!r}; the read-out would overwrite the "
+                             "simulated ground truth. Give them different values.")
         paths = run_simulate(sim)
         outputs["simulate"] = paths
         fit_raw = {**SIMULATED_SPLITS, "in_window": sim.get("length", SIMULATE_DEFAULTS["length"]), **fit_raw,
@@ -217,7 +224,84 @@ def run_pipeline(parameters: dict | str | os.PathLike | None = None, *, resume: 
         "model": f"{name}.torch", "final_model": f"{name}.final.torch", "log": f"{name}.log",
         "state_dict": f"{name}.pt", "performance": performance,
     })
+    if p["readout"] and model is not None and getattr(model, "head_type", None) == "binary":
+        loaded = run_fit.last_data
+        split, coords = ("test", loaded.get("test_coords")) if loaded["test"] is not None else ("valid", None)
+        X, _, y = loaded[split]
+        if split == "valid":
+            coords = loaded.get("valid_coords")
+        positives = (y.reshape(len(y), -1) > 0.5).any(dim=1)
+        X_pos = X[positives][: p["readout_max_sequences"]]
+        pos_coords = None
+        if coords is not None and len(coords) == len(X):
+            pos_coords = coords[positives.numpy()].reset_index(drop=True).iloc[: len(X_pos)]
+        from .readout import run_readout
+
+        readout = run_readout(model, X_pos, name, coords=pos_coords, database=p["motif_database"],
+                              activation_threshold=p["activation_threshold"],
+                              attention_threshold=p["attention_threshold"], q_threshold=p["q_threshold"])
+        outputs["readout"] = readout.files
+        outputs["readout_split"] = split
+        if p["simulate"]:
+            import pandas as pd
+            from memelite.io import read_meme
+
+            from .readout import score_against_truth
+
+            truth = pd.read_csv(outputs["simulate"]["instances"], sep="\t")
+            scores = score_against_truth(readout, truth, read_meme(outputs["simulate"]["motifs"]),
+                                         database=p["motif_database"], q_threshold=p["q_threshold"],
+                                         windows=pos_coords)
+            _write_json(output_dir / f"{p['name']}.truth_comparison.json", scores)
+            outputs["truth_comparison"] = scores
     _write_json(output_dir / f"{p['name']}.pipeline.json", outputs)
     if p["verbose"] or parameters is None:
         print(json.dumps(outputs, indent=2, default=str))
     return outputs
+
+
+def _load_any_model(path: str):
+    from .io import load_bpnet_compatible, load_model
+
+    if str(path).endswith(".pt"):
+        return load_model(path)
+    return load_bpnet_compatible(path)
+
+
+def run_readout_command(parameters: dict | str | os.PathLike, steps: tuple[str, ...]) -> dict[str, str]:
+    """``argminn motifs|instances|syntax``: read a trained model out on the positives of a data set."""
+    from . import data
+    from .readout import run_readout
+
+    raw, source = _load(parameters)
+    p = merge_parameters(raw, READOUT_DEFAULTS, source=source)
+    if p["skip"]:
+        return {}
+    model = _load_any_model(p["model"])
+    if not hasattr(model, "forward_with_interims"):
+        raise ValueError(f"{p['model']} holds a {type(model).__name__}; the read-out needs an ARGMINN model.")
+    coords = None
+    if p["loci"]:
+        loaded = data.load_binary_loci(p["sequences"], p["loci"], None, in_window=p["in_window"], chroms=p["chroms"],
+                                       summits=p["summits"], n_negatives=0, random_state=p["random_state"])
+        keep = loaded.y[:, 0] > 0.5
+        X, coords = loaded.X[keep], loaded.coords[keep.numpy()].reset_index(drop=True)
+    else:
+        path = str(p["sequences"])
+        if path.endswith((".seq", ".seq.gz")):
+            table = data.read_sequence_table(path)
+            seqs = [s for s, label in zip(table.sequences, table.labels) if label == 1]
+        else:
+            seqs = [s for _, s in data.read_fasta(path)]
+        X = data.one_hot_sequences(seqs, length=raw.get("in_window"))
+    if p["max_sequences"] is not None:
+        X = X[: p["max_sequences"]]
+        coords = None if coords is None else coords.iloc[: len(X)]
+    readout = run_readout(model, X, p["name"], coords=coords, database=p["motif_database"],
+                          activation_threshold=p["activation_threshold"], attention_threshold=p["attention_threshold"],
+                          q_threshold=p["q_threshold"], figures=p["figures"], modisco=p["modisco"], steps=steps,
+                          batch_size=p["batch_size"], device=p["device"])
+    if p["verbose"]:
+        print(json.dumps(readout.files, indent=2))
+    return readout.files
+

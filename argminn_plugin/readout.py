@@ -77,6 +77,7 @@ def run_readout(
     q_threshold: float = 0.05,
     figures: bool = True,
     modisco: bool = True,
+    steps: tuple[str, ...] = ("motifs", "instances", "syntax"),
     batch_size: int = 256,
     device=None,
 ) -> Readout:
@@ -107,7 +108,13 @@ def run_readout(
         A filter's match is reported as its name only when q < this. Default is 0.05.
     figures, modisco: bool, optional
         Whether to write the figures and the modisco-lite ``.h5``. Default is True.
+    steps: tuple of str, optional
+        Which outputs to write: ``"motifs"`` (always computed, since instance calling needs the
+        quality filter), ``"instances"``, ``"syntax"``. Default is all three.
     """
+    unknown = set(steps) - {"motifs", "instances", "syntax"}
+    if unknown:
+        raise ValueError(f"steps must be among 'motifs', 'instances', 'syntax'; got {sorted(unknown)}.")
     from .syntax import configuration_effects, motif_configurations, pairwise_spacings
 
     prefix = str(prefix)
@@ -123,6 +130,15 @@ def run_readout(
     files["motifs_tsv"] = _write_tsv(table, f"{prefix}.motifs.tsv")
     files["motifs_meme"] = str(write_meme(passing, f"{prefix}.motifs.meme"))
 
+    if figures:
+        from .plot import plot_filter_logos
+
+        plot_filter_logos(motifs, quality, annotation if len(annotation) else None, f"{prefix}.logos.png")
+        files["logos_png"] = f"{prefix}.logos.png"
+    empty = pd.DataFrame()
+    if "instances" not in steps and "syntax" not in steps:
+        return Readout(table, empty, empty, empty, empty, files)
+
     names, strands = {}, {}
     for row in table.itertuples():
         if not row.passes:
@@ -136,8 +152,17 @@ def run_readout(
                            filter_names=names, filter_strands=strands, batch_size=batch_size, device=device)
     if coords is not None and {"chrom", "start"} <= set(coords.columns):
         calls = to_genomic(calls, coords)
-        files["instances_bed"] = str(write_bed(calls, f"{prefix}.instances.bed"))
-    files["instances_tsv"] = _write_tsv(calls, f"{prefix}.instances.tsv")
+        if "instances" in steps:
+            files["instances_bed"] = str(write_bed(calls, f"{prefix}.instances.bed"))
+    if "instances" in steps:
+        files["instances_tsv"] = _write_tsv(calls, f"{prefix}.instances.tsv")
+
+    if "syntax" not in steps:
+        if modisco and passing:
+            files["modisco_h5"] = _modisco(prefix, passing, quality, calls, X)
+        if figures:
+            _tracks(model, X, calls, prefix, attention_threshold, files)
+        return Readout(table, calls, empty, empty, empty, files)
 
     configurations = motif_configurations(calls, n_examples=X.shape[0])
     spacings = pairwise_spacings(calls)
@@ -151,22 +176,120 @@ def run_readout(
     files["spacings_tsv"] = _write_tsv(spacings, f"{prefix}.spacings.tsv")
 
     if modisco and passing:
-        from .modisco import write_modisco_h5
-
-        offsets = {f"filter_{r.filter}": int(r.trim_start) for r in quality.itertuples() if r.passes}
-        renamed = calls.assign(motif=[f"filter_{f}" for f in calls["filter"]])
-        files["modisco_h5"] = str(write_modisco_h5(f"{prefix}.modisco.h5", passing, renamed, X, offsets=offsets,
-                                                   strand_key=None))
+        files["modisco_h5"] = _modisco(prefix, passing, quality, calls, X)
     if figures:
-        from .plot import plot_filter_logos, plot_sequence_tracks, plot_spacing_histograms
+        from .plot import plot_spacing_histograms
 
-        plot_filter_logos(motifs, quality, annotation if len(annotation) else None, f"{prefix}.logos.png")
-        files["logos_png"] = f"{prefix}.logos.png"
-        example = int(calls["example_idx"].iloc[0]) if len(calls) else 0
-        plot_sequence_tracks(model, X[example : example + 1], calls[calls["example_idx"] == example]
-                             .assign(example_idx=0), f"{prefix}.tracks.png", attention_threshold=attention_threshold)
-        files["tracks_png"] = f"{prefix}.tracks.png"
+        _tracks(model, X, calls, prefix, attention_threshold, files)
         if len(spacings):
             plot_spacing_histograms(spacings, path=f"{prefix}.spacings.png")
             files["spacings_png"] = f"{prefix}.spacings.png"
     return Readout(table, calls, configurations, spacings, effects, files)
+
+
+def _modisco(prefix: str, passing: dict, quality: pd.DataFrame, calls: pd.DataFrame, X: torch.Tensor) -> str:
+    from .modisco import write_modisco_h5
+
+    offsets = {f"filter_{r.filter}": int(r.trim_start) for r in quality.itertuples() if r.passes}
+    renamed = calls.assign(motif=[f"filter_{f}" for f in calls["filter"]])
+    return str(write_modisco_h5(f"{prefix}.modisco.h5", passing, renamed, X, offsets=offsets, strand_key=None))
+
+
+def _tracks(model, X: torch.Tensor, calls: pd.DataFrame, prefix: str, threshold: float, files: dict) -> None:
+    from .plot import plot_sequence_tracks
+
+    example = int(calls["example_idx"].iloc[0]) if len(calls) else 0
+    one = calls[calls["example_idx"] == example].assign(example_idx=0)
+    plot_sequence_tracks(model, X[example : example + 1], one, f"{prefix}.tracks.png", attention_threshold=threshold)
+    files["tracks_png"] = f"{prefix}.tracks.png"
+
+
+def score_against_truth(
+    readout: Readout,
+    truth: pd.DataFrame,
+    planted: dict,
+    *,
+    database: Any = None,
+    q_threshold: float = 0.05,
+    windows: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Score a read-out against planted ground truth (the done-criteria of the read-out issue).
+
+    Motifs: every quality-passing filter is compared by TOMTOM with the database plus the planted
+    PFMs (so p-values use a full-size target set); a planted motif is *recovered* when some passing
+    filter matches it at q < ``q_threshold``; a filter matching no planted motif is *unmatched*;
+    planted motifs matched by more than one filter count towards *redundant*. Instances: precision
+    and recall with :func:`argminn_plugin.instances.score_instances`, in genomic coordinates when both
+    tables have them (``chrom, chrom_start, chrom_end`` for calls and ``chrom, start, end`` for the
+    truth, restricted to ``windows`` when given), else in ``example_idx`` coordinates.
+
+    Parameters
+    ----------
+    readout: Readout
+        From :func:`run_readout`.
+    truth: pandas.DataFrame
+        Planted instances (e.g. ``{prefix}.instances.tsv`` of ``argminn simulate``).
+    planted: dict
+        ``{key: PFM (4, w)}`` of the planted motifs (e.g. read from ``{prefix}.motifs.meme``).
+    """
+    from memelite import tomtom
+    from memelite.io import read_meme
+
+    from .instances import score_instances
+    from .motifs import benjamini_hochberg, read_motif_database
+
+    db = database if isinstance(database, dict) else read_motif_database(database)
+    targets = {**db, **{f"planted {k}": v for k, v in planted.items()}}
+    table = readout.motifs
+    passing = table[table["passes"]]
+    matches = {k: [] for k in planted}
+    unmatched = []
+    q_best = {}
+    if len(passing):
+        names = list(targets)
+        # the PFMs are re-read from the MEME file run_readout wrote, so the exported motifs are scored
+        exported = read_meme(readout.files["motifs_meme"])
+        queries = [exported[f"filter_{int(f)}"] for f in passing["filter"]]
+        p = tomtom(queries, [targets[n] for n in names])[0]
+        q = benjamini_hochberg(p)
+        for i, f in enumerate(passing["filter"]):
+            hit = False
+            for key in planted:
+                qk = float(q[i, names.index(f"planted {key}")])
+                q_best[(int(f), key)] = qk
+                if qk < q_threshold:
+                    matches[key].append(int(f))
+                    hit = True
+            if not hit:
+                unmatched.append(int(f))
+    calls = readout.instances
+    if "chrom" in calls.columns and {"chrom", "start", "end"} <= set(truth.columns):
+        true = truth
+        if windows is not None:
+            keep = []
+            for row in true.itertuples():
+                w = windows[(windows["chrom"] == row.chrom) & (windows["start"] <= row.start)
+                            & (windows["end"] >= row.end)]
+                keep.append(len(w) > 0)
+            true = true[keep]
+        codes = {c: i for i, c in enumerate(sorted(set(calls["chrom"]) | set(true["chrom"])))}
+        c = pd.DataFrame({"example_idx": calls["chrom"].map(codes), "start": calls["chrom_start"],
+                          "end": calls["chrom_end"]})
+        t = pd.DataFrame({"example_idx": true["chrom"].map(codes), "start": true["start"], "end": true["end"]})
+    else:
+        c, t = calls, truth
+    scores = score_instances(c, t)
+    return {
+        "planted_motifs": sorted(planted),
+        "recovered": sorted(k for k, v in matches.items() if v),
+        "missed": sorted(k for k, v in matches.items() if not v),
+        "filters_per_planted_motif": {k: v for k, v in matches.items()},
+        "n_redundant": int(sum(max(0, len(v) - 1) for v in matches.values())),
+        "n_passing_filters": int(len(passing)),
+        "unmatched_filters": unmatched,
+        "best_q": {f"filter_{f}~{k}": v for (f, k), v in q_best.items()},
+        "instance_precision": scores.precision,
+        "instance_recall": scores.recall,
+        "n_calls": scores.n_calls,
+        "n_true_instances": scores.n_true,
+    }

@@ -6,7 +6,7 @@ weight used at a given epoch:
 
 * :func:`filter_overlap_penalty`: the per-example filter-overlap penalty L_over (§3.2), which pushes
   filters that fire next to a stronger filter, at an offset where both look at the same bases, to
-  shrink. It is computed as one 1-D convolution of the activations followed by a pick at each
+  shrink. It is computed as a 1-D convolution of the activations followed by a pick at each
   position's top filter, so its memory grows with N·F·L', not with N·F·L'·(2K−1).
 * :func:`filter_l1_penalty`: L_L1 = Σ|W| (§3.3), one number for the whole batch.
 * :func:`attention_entropy_penalty`: the per-example entropy of the stream-attention weights (§3.4).
@@ -47,7 +47,7 @@ __all__ = [
 def _check_tensor(value: object, name: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
-    if not (value.is_floating_point()):
+    if not value.is_floating_point():
         raise ValueError(f"{name} must have a floating-point dtype, got {value.dtype}.")
     return value
 

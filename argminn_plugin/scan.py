@@ -445,7 +445,7 @@ def scan_genome(
         warnings.warn(
             f"stride={stride} is larger than the {span} activation positions of a window: "
             f"{stride - span} possible instance starts between consecutive windows are not scanned.",
-            UserWarning, stacklevel=2,
+            UserWarning, stacklevel=3,
         )
     batch_size = _positive_int(batch_size, "batch_size")
     statistics_windows = _positive_int(statistics_windows, "statistics_windows")
@@ -461,7 +461,7 @@ def scan_genome(
     short = [c for c in selected if lengths[c] < window]
     if short:
         warnings.warn(f"{len(short)} chromosome(s) shorter than window={window} are not scanned: {short[:10]}",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=3)
     plans = [_ChromWindows(c, lengths[c], window, stride, span) for c in selected if lengths[c] >= window]
     if not plans:
         raise ValueError(f"fasta: no chromosome of {source} among {selected[:10]} is at least window={window} bp long.")
@@ -543,6 +543,6 @@ def scan_genome(
         calls = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=columns)
     if n_windows == 0:
         warnings.warn(f"fasta: every window of {source} has more than max_n_fraction={max_n_fraction} N; "
-                      "nothing was scanned.", UserWarning, stacklevel=2)
+                      "nothing was scanned.", UserWarning, stacklevel=3)
     return ScanSummary(n_windows, n_skipped, n_calls, short, window, stride, statistics, statistics_source,
                        out_path, pred_path, calls, time.perf_counter() - tic)
