@@ -197,6 +197,10 @@ def embedded_default_parameters() -> dict[str, Any]:
 
     ENCODE GATA3 ChIP-seq peaks in SH-SY5Y cells (101 bp, DeepBind's packaging), positives only,
     with dinucleotide-shuffled negatives; held-out test positives and their shuffles as shipped.
+    6,000 training sequences, one attention layer and the full 40-epoch "genomic" schedule keep the
+    job to a few minutes on a 2-core CPU; instances are called at the exploratory attention
+    threshold 0.5 (``argminn.md`` §7.2), since the 0.9 benchmark threshold needs sharper attention
+    than this short run reaches on 101-bp sequences.
     """
     data = resource_path("gata3")
     return {
@@ -207,8 +211,9 @@ def embedded_default_parameters() -> dict[str, Any]:
         "filter_width": 12,
         "n_attention_layers": 1,
         "schedule": "genomic",
-        "max_epochs": 25,
+        "max_epochs": 40,
         "batch_size": 128,
+        "attention_threshold": 0.5,
         "validation_fraction": 0.1,
         "test_fraction": 0.0,
         "device": "cpu",
