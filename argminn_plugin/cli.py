@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             steps = {"motifs": ("motifs",), "instances": ("motifs", "instances"),
                      "syntax": ("motifs", "instances", "syntax")}[args.command]
             pipeline.run_readout_command(args.parameters, steps)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"argminn {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

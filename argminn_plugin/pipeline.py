@@ -231,6 +231,9 @@ def run_pipeline(parameters: dict | str | os.PathLike | None = None, *, resume: 
         if split == "valid":
             coords = loaded.get("valid_coords")
         positives = (y.reshape(len(y), -1) > 0.5).any(dim=1)
+        if not positives.any():
+            raise ValueError(f"the {split} split has no positive sequences to read the model out on; "
+                             "set readout to false or give a split with positives.")
         X_pos = X[positives][: p["readout_max_sequences"]]
         pos_coords = None
         if coords is not None and len(coords) == len(X):
@@ -277,6 +280,9 @@ def run_readout_command(parameters: dict | str | os.PathLike, steps: tuple[str, 
     p = merge_parameters(raw, READOUT_DEFAULTS, source=source)
     if p["skip"]:
         return {}
+    for key in ("sequences", "loci"):  # the data readers raise FileNotFoundError, which the CLI would not report
+        if isinstance(p[key], (str, os.PathLike)) and not Path(p[key]).is_file():
+            raise ValueError(f"{key}: file not found: {p[key]}")
     model = _load_any_model(p["model"])
     if not hasattr(model, "forward_with_interims"):
         raise ValueError(f"{p['model']} holds a {type(model).__name__}; the read-out needs an ARGMINN model.")

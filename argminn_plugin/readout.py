@@ -23,6 +23,7 @@ held-out set), it writes, for a prefix ``{name}``:
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -112,6 +113,8 @@ def run_readout(
         Which outputs to write: ``"motifs"`` (always computed, since instance calling needs the
         quality filter), ``"instances"``, ``"syntax"``. Default is all three.
     """
+    if isinstance(steps, str):  # steps="motifs" means ("motifs",), not its letters
+        steps = (steps,)
     unknown = set(steps) - {"motifs", "instances", "syntax"}
     if unknown:
         raise ValueError(f"steps must be among 'motifs', 'instances', 'syntax'; got {sorted(unknown)}.")
@@ -231,6 +234,12 @@ def score_against_truth(
         Planted instances (e.g. ``{prefix}.instances.tsv`` of ``argminn simulate``).
     planted: dict
         ``{key: PFM (4, w)}`` of the planted motifs (e.g. read from ``{prefix}.motifs.meme``).
+
+    Returns
+    -------
+    dict
+        JSON-ready; ``instance_precision`` is None when there are no calls and
+        ``instance_recall`` None when there is no true instance.
     """
     from memelite import tomtom
     from memelite.io import read_meme
@@ -288,8 +297,9 @@ def score_against_truth(
         "n_passing_filters": int(len(passing)),
         "unmatched_filters": unmatched,
         "best_q": {f"filter_{f}~{k}": v for (f, k), v in q_best.items()},
-        "instance_precision": scores.precision,
-        "instance_recall": scores.recall,
+        # None, not NaN, when undefined (no calls / no true instance): the dict is written as strict JSON
+        "instance_precision": None if math.isnan(scores.precision) else scores.precision,
+        "instance_recall": None if math.isnan(scores.recall) else scores.recall,
         "n_calls": scores.n_calls,
         "n_true_instances": scores.n_true,
     }

@@ -311,7 +311,7 @@ def test_pipeline_with_simulate_block_runs_end_to_end(tmp_path, capsys):
         assert Path(summary[key]).parent == out
     for path in summary["simulate"].values():
         assert Path(path).exists()
-    assert (out / "sim.fa").exists() and (out / "pipe.fit.json").exists()
+    assert (out / "simulated.fa").exists() and (out / "pipe.fit.json").exists()
     fit = json.loads((out / "pipe.fit.json").read_text())
     assert fit["in_window"] == 80 and fit["test_chroms"] == ["chr5"]
     assert summary["performance"]["n_test"] == 8  # 4 positives + 4 negatives on chr5

@@ -18,7 +18,6 @@ instance calls, configurations and spacings are computed here from the planting 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -275,7 +274,8 @@ def test_syntax_matches_planted_configurations(readout, planted, oracle):
         g = g.sort_values("start").reset_index(drop=True)
         for a in range(len(g) - 1):
             left, right = g.iloc[a], g.iloc[a + 1]
-            want[(expected_name(left["strand"]), expected_name(right["strand"]), int(right["start"] - left["end"]))] += 1
+            gap = int(right["start"] - left["end"])
+            want[(expected_name(left["strand"]), expected_name(right["strand"]), gap)] += 1
     spacings = pd.read_csv(readout.files["spacings_tsv"], sep="\t")
     assert dict(zip(zip(spacings["motif_a"], spacings["motif_b"], spacings["spacing"]), spacings["count"])) == want
 
@@ -332,7 +332,7 @@ def test_modisco_report_renders(readout, tmp_path):
     html = (out / "report.html").read_text()
     assert "pos_patterns.pattern_0" in html and "pos_patterns.pattern_1" in html
     assert "MA0139.2 CTCF" in html
-    assert any((out / "logos").glob("*.png"))
+    assert any((out / "logos").rglob("*.png"))
 
 
 def test_score_against_truth(readout, planted, jaspar):
@@ -351,7 +351,7 @@ def test_score_against_truth(readout, planted, jaspar):
     json.dumps(scores, allow_nan=False)  # what the pipeline writes must be strict JSON
 
     # Failing cases: a motif that was not planted, and truth that the calls miss.
-    wrong = score_against_truth(readout, truth.assign(start=truth["start"] + 40, end=truth["end"] + 40),
+    wrong = score_against_truth(readout, truth.assign(start=truth["start"] + 500, end=truth["end"] + 500),
                                 {"GATA1": jaspar[GATA1]})
     assert wrong["recovered"] == [] and wrong["missed"] == ["GATA1"]
     assert wrong["unmatched_filters"] == [0, 1]
@@ -360,6 +360,8 @@ def test_score_against_truth(readout, planted, jaspar):
     none = score_against_truth(readout, truth, {"CTCF": jaspar[CTCF]},
                                windows=pd.DataFrame({"chrom": ["chrX"], "start": [0], "end": [10]}))
     assert none["n_true_instances"] == 0 and none["instance_precision"] == 0.0
+    assert none["instance_recall"] is None  # undefined, and JSON-safe
+    json.dumps(none, allow_nan=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -367,14 +369,24 @@ def test_score_against_truth(readout, planted, jaspar):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_steps_motifs_only(oracle, planted, tmp_path):
-    X, _, coords = planted
-    result = run_readout(oracle, X[:6], tmp_path / "m", coords=coords.iloc[:6], steps=("motifs",))
+def test_steps_motifs_only(oracle, planted, consensus, tmp_path):
+    X, sites, coords = planted
+    # only sequences whose sites are all on the minus strand: filter 0 (the forward consensus) is still
+    # used, because PFMs are read from both strands of the sequences (spec 7.1)
+    minus = [i for i, g in sites.groupby("example_idx") if (g["strand"] == "-").all()]
+    assert len(minus) >= 2
+    result = run_readout(oracle, X[minus], tmp_path / "m", coords=coords.iloc[minus], steps=("motifs",))
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == sorted(f"m.{s}" for s in MOTIF_FILES)
     assert set(result.files) == {"motifs_tsv", "motifs_meme", "logos_png"}
     assert result.instances.empty and result.configurations.empty
     assert list(result.motifs["passes"]) == [True, True, False]
+    assert list(result.motifs["match_strand"].iloc[:2]) == ["+", "-"]
+    from memelite.io import read_meme
+
+    motifs = read_meme(result.files["motifs_meme"])
+    for name, codes in zip(("filter_0", "filter_1"), consensus):
+        np.testing.assert_allclose(motifs[name], np.eye(4)[:, codes], atol=1e-4)
 
 
 def test_steps_instances_without_coords(oracle, planted, tmp_path):
@@ -439,7 +451,7 @@ def genome(consensus, tmp_path_factory):
                            prefix="toy")
 
 
-def test_cli_motifs_from_fasta_and_pt(saved_models, planted, tmp_path, capsys):
+def test_cli_motifs_from_fasta_and_pt(saved_models, planted, tmp_path):
     X, _, _ = planted
     params = {"model": str(saved_models["pt"]), "sequences": str(write_fasta(tmp_path / "pos.fa", X)),
               "name": str(tmp_path / "out" / "cli")}
