@@ -31,7 +31,7 @@ from argminn_plugin.data import (
     read_sequence_table,
 )
 
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared beside the checkout
 CE2 = SHARED / "genomes" / "ce2_chrX.fa.gz"
 GATA3_TEST = SHARED / "chipseq" / "deepbind_gata3" / "GATA3_SH-SY5Y_USC_test_B.seq.gz"
 OCT4_TEST = SHARED / "chipseq" / "oct4_mafk" / "sample_test.fa"

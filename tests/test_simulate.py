@@ -33,7 +33,7 @@ from argminn_plugin.simulate import (
 )
 
 JASPAR = Path(sim.__file__).parent / "data" / "JASPAR2024_CORE_vertebrates_nonredundant.meme"
-CE2 = Path("/work/shared/data/genomes/ce2_chrX.fa.gz")
+CE2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "genomes" / "ce2_chrX.fa.gz"
 REQUIRED = ["single", "mixture", "cooperative", "fixed_spacing", "and_half_sites", "repression", "gata_density"]
 
 
