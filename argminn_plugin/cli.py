@@ -43,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
         ("motifs", "Read motifs off a trained model: PFMs, quality, JASPAR annotation, MEME, logos."),
         ("instances", "Call motif instances from one forward pass: TSV (+ BED for genomic loci), modisco .h5."),
         ("syntax", "Motif configurations, spacings and which configurations drive predictions."),
+        ("compare", "ARGMINN side by side with DeepLIFT-SHAP + MoDISco (ARGMINN and a baseline): HTML, JSON, TSV."),
     ):
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("-p", "--parameters", required=name != "pipeline", help="JSON parameter file.")
+        p.add_argument("-p", "--parameters", required=name not in ("pipeline", "compare"),
+                       help="JSON parameter file.")
         if name in ("fit", "pipeline"):
             p.add_argument("--resume", action="store_true", help="Continue from {name}.checkpoint.pt.")
     p = sub.add_parser("pipeline-json", help="Print the parameters of the embedded default pipeline as JSON.")
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             pipeline.run_fit(args.parameters, resume=args.resume)
         elif args.command == "pipeline":
             pipeline.run_pipeline(args.parameters, resume=args.resume)
+        elif args.command == "compare":
+            pipeline.run_compare(args.parameters)
         elif args.command in ("motifs", "instances", "syntax"):
             steps = {"motifs": ("motifs",), "instances": ("motifs", "instances"),
                      "syntax": ("motifs", "instances", "syntax")}[args.command]

@@ -186,6 +186,33 @@ PIPELINE_DEFAULTS: dict[str, Any] = {
     "readout_max_sequences": 2000,
 }
 
+# `argminn compare`: ARGMINN side by side with DeepLIFT-SHAP + MoDISco (argminn_plugin.compare).
+COMPARE_DEFAULTS: dict[str, Any] = {
+    **PIPELINE_DEFAULTS,
+    "model": None,  # a trained ARGMINN (.pt / .torch); None trains one with the fit keys
+    "baseline_model": None,  # a whole pickled baseline (.torch); None trains one
+    "baseline": "cnn",  # "cnn" (StandardCNN) or "explainn"
+    "baseline_epochs": None,  # None: max_epochs
+    "baseline_lr": 0.001,
+    "compare_max_sequences": 500,
+    "n_shuffles": 10,
+    "modisco": {},
+    "fimo_threshold": 0.0001,
+    "fimo_motifs": "passing",
+    "n_examples": 3,
+}
+_ALLOWED_TYPES.update({"baseline_model": (str, os.PathLike), "baseline_epochs": (int,)})
+
+
+def embedded_compare_parameters() -> dict[str, Any]:
+    """Parameters of ``argminn compare`` with no arguments: the embedded GATA3 job at reduced size.
+
+    2,000 training sequences and 12 epochs for both models, 300 held-out positives compared, 10
+    references per sequence, so the job finishes in a few minutes on 2 CPU cores.
+    """
+    return {**embedded_default_parameters(), "max_sequences": 2000, "max_epochs": 12, "compare_max_sequences": 300,
+            "n_shuffles": 10}
+
 
 def resource_path(*parts: str) -> Path:
     """Path of a file shipped in ``argminn_plugin/resources``."""

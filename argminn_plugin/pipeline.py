@@ -311,3 +311,125 @@ def run_readout_command(parameters: dict | str | os.PathLike, steps: tuple[str, 
         print(json.dumps(readout.files, indent=2))
     return readout.files
 
+
+
+def _truth_in_windows(truth, coords, length: int):
+    """Planted genomic instances lying wholly inside each window, in window coordinates."""
+    import pandas as pd
+
+    rows = []
+    for idx, window in enumerate(coords[["chrom", "start"]].itertuples(index=False)):
+        inside = truth[(truth["chrom"] == window.chrom) & (truth["start"] >= window.start)
+                       & (truth["end"] <= window.start + length)]
+        for row in inside.itertuples(index=False):
+            rows.append({"example_idx": idx, "start": int(row.start - window.start), "end": int(row.end - window.start),
+                         "motif": getattr(row, "motif", ""), "strand": getattr(row, "strand", "+")})
+    return pd.DataFrame(rows, columns=["example_idx", "start", "end", "motif", "strand"])
+
+
+def run_compare(parameters: dict | str | os.PathLike | None = None) -> dict[str, Any]:
+    """``argminn compare``: ARGMINN and a baseline on the same data and splits, side by side.
+
+    Trains ARGMINN (as ``argminn fit``; or loads ``"model"``) and the baseline (``"baseline"``:
+    ``"cnn"`` for the paper's standard CNN, or ``"explainn"``; or loads ``"baseline_model"``) on the
+    same training loader, then runs :func:`argminn_plugin.compare.side_by_side` on the held-out
+    positives (test split, else validation) and writes ``{name}.compare.html``,
+    ``{name}.compare.json`` and ``{name}.compare.*.tsv`` under ``output_dir``. With a
+    ``"simulate"`` block the planted truth is scored too. With no parameters it runs
+    :func:`argminn_plugin.config.embedded_compare_parameters` (the embedded GATA3 data, reduced).
+    """
+    from .baselines import build_baseline
+    from .compare import side_by_side, write_comparison
+    from .config import COMPARE_DEFAULTS, embedded_compare_parameters
+    from .report import write_html_report
+    from .training import fit, set_seed
+
+    raw, source = _load(parameters)
+    if parameters is None:
+        raw = embedded_compare_parameters()
+    p = merge_parameters(raw, COMPARE_DEFAULTS, source=source)
+    if p["skip"]:
+        return {}
+    if p["baseline_model"] is None and str(p["baseline"]).lower() not in ("cnn", "standard_cnn", "explainn"):
+        raise ValueError(f"baseline must be 'cnn' or 'explainn', got {p['baseline']!r}.")
+    for key in ("model", "baseline_model"):
+        if p[key] is not None and not Path(p[key]).is_file():
+            raise ValueError(f"{key}: file not found: {p[key]}")
+    output_dir = Path(p["output_dir"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    fit_raw = {k: v for k, v in raw.items() if k in FIT_DEFAULTS or k == "test_sequences"}
+    outputs: dict[str, Any] = {}
+    if p["simulate"]:
+        sim = {"output_dir": str(output_dir), "random_state": p["random_state"], "prefix": "simulated",
+               **p["simulate"]}
+        if sim["prefix"] == p["name"]:
+            raise ValueError(f"simulate.prefix and name are both {p['name']!r}; give them different values.")
+        outputs["simulate"] = run_simulate(sim)
+        fit_raw = {**SIMULATED_SPLITS, "in_window": sim.get("length", SIMULATE_DEFAULTS["length"]), **fit_raw,
+                   "sequences": outputs["simulate"]["fasta"], "loci": outputs["simulate"]["peaks"],
+                   "negatives": outputs["simulate"]["negatives"]}
+    fit_raw.update(p["fit_parameters"])
+    fit_raw["name"] = p["name"]
+    prefix = output_dir / p["name"]
+    if p["model"] is None:
+        model, performance = run_fit(fit_raw, output_dir=str(output_dir))
+        loaded = run_fit.last_data
+        outputs["argminn_performance"] = performance
+    else:
+        model = _load_any_model(p["model"])
+        fp = merge_parameters(fit_raw, {**FIT_DEFAULTS, "test_sequences": None}, source=source)
+        set_seed(fp["random_state"])
+        loaded = load_training_data(fp, fit_raw)
+    if getattr(model, "head_type", None) != "binary":
+        raise ValueError("argminn compare needs ARGMINN with the binary head.")
+    X_valid, _, y_valid = loaded["valid"]
+    length = int(X_valid.shape[-1])
+    if p["baseline_model"] is not None:
+        baseline = torch.load(p["baseline_model"], map_location="cpu", weights_only=False)
+    else:
+        set_seed(p["random_state"])
+        baseline = build_baseline(p["baseline"], length, int(y_valid.reshape(len(y_valid), -1).shape[1]),
+                                  name=f"{prefix}.baseline", verbose=bool(p["verbose"]))
+        fit(baseline, loaded["loader"], torch.optim.Adam(baseline.parameters(), lr=p["baseline_lr"]),
+            X_valid=X_valid, y_valid=y_valid, max_epochs=p["baseline_epochs"] or p["max_epochs"],
+            batch_size=p["batch_size"], device=p["device"], schedule=None, random_state=p["random_state"],
+            verbose=bool(p["verbose"]), progress=p["progress"])
+        baseline.cpu()
+    from .training import _validate
+
+    split = "test" if loaded["test"] is not None else "valid"
+    X, _, y = loaded[split]
+    coords = loaded.get("test_coords") if split == "test" else loaded.get("valid_coords")
+    performance = {}
+    for label, m in (("argminn", model), ("baseline", baseline)):
+        performance[label] = {k.replace("Validation ", f"{split}_").lower().replace(" ", "_"): v
+                              for k, v in _validate(m.cpu().eval(), X, None, y, p["batch_size"], "cpu").items()}
+    positives = (y.reshape(len(y), -1) > 0.5).any(dim=1)
+    if not positives.any():
+        raise ValueError(f"the {split} split has no positive sequences to compare on.")
+    X_pos = X[positives][: p["compare_max_sequences"]]
+    truth = planted = None
+    if p["simulate"] and coords is not None and {"chrom", "start"} <= set(coords.columns):
+        import pandas as pd
+        from memelite.io import read_meme
+
+        pos_coords = coords[positives.numpy()].reset_index(drop=True).iloc[: len(X_pos)]
+        truth = _truth_in_windows(pd.read_csv(outputs["simulate"]["instances"], sep="\t"), pos_coords, length)
+        planted = read_meme(outputs["simulate"]["motifs"])
+    result = side_by_side(model, baseline, X_pos, truth=truth, planted=planted, database=p["motif_database"],
+                          n_shuffles=p["n_shuffles"], modisco_kwargs=p["modisco"], fimo_threshold=p["fimo_threshold"],
+                          fimo_motifs=p["fimo_motifs"], activation_threshold=p["activation_threshold"],
+                          attention_threshold=p["attention_threshold"], q_threshold=p["q_threshold"],
+                          random_state=p["random_state"], verbose=bool(p["verbose"]))
+    result.summary["performance"] = performance
+    result.summary["split"] = split
+    files = write_comparison(result, prefix)
+    files["html"] = str(write_html_report(result, f"{prefix}.compare.html", n_examples=p["n_examples"]))
+    outputs.update({"files": files, "performance": performance, "split": split,
+                    "n_passing": result.summary["n_passing"], "n_instances": result.summary["n_instances"]})
+    if "truth" in result.summary:
+        outputs["instance_scores"] = result.summary["tables"]["instance_scores"]
+        outputs["motif_scores"] = result.summary["tables"]["motif_scores"]
+    if p["verbose"] or parameters is None:
+        print(json.dumps(outputs, indent=2, default=str))
+    return outputs

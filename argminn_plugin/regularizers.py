@@ -6,8 +6,8 @@ weight used at a given epoch:
 
 * :func:`filter_overlap_penalty`: the per-example filter-overlap penalty L_over (§3.2), which pushes
   filters that fire next to a stronger filter, at an offset where both look at the same bases, to
-  shrink. It is computed as a 1-D convolution of the activations followed by a pick at each
-  position's top filter, so its memory grows with N·F·L', not with N·F·L'·(2K−1).
+  shrink. Its F×F×(2K−1) kernel factorises, so it is computed from small matrix products and a
+  gather of each position's top-filter window: time O(N·F·L'·(2K−1)) and no N·F·L'·(2K−1) tensor.
 * :func:`filter_l1_penalty`: L_L1 = Σ|W| (§3.3), one number for the whole batch.
 * :func:`attention_entropy_penalty`: the per-example entropy of the stream-attention weights (§3.4).
 * :func:`log_ramp_schedule`, :func:`scheduled_weight`, :func:`schedule_weights` and
@@ -131,41 +131,103 @@ def _kernel_and_total_mass(weights: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return kernel, z
 
 
-def _overlap_convolution(activations: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Correlate the activations with the overlap kernel, without an (N, F·(2K−1), L') buffer.
+#: Largest (examples x offsets x padded length) block that :class:`_OverlapTerms` works on at once.
+#: Its temporaries are a few such blocks, so memory stays flat in the batch size (1 MiB in fp32).
+_OVERLAP_CHUNK_ELEMENTS = 2**18
 
-    ``conv1d`` is a cross-correlation, so with padding K − 1 the output is
-    out[n, a, i] = Σ_{f,t} kernel[a, f, t] · A[n, f, i + t − (K − 1)], zero padding standing for the
-    out-of-range positions.
 
-    On the CPU, PyTorch runs float32 convolutions through oneDNN (mkldnn), which in our
-    measurements allocates no unfolded copy of the input. Every other CPU case (float64, or oneDNN switched off) falls back to an
-    im2col kernel that unfolds the *whole batch* into an (N, F·(2K−1), L') buffer, the very tensor
-    this implementation exists to avoid. There the batch is convolved in chunks of
-    N // (2K − 1) examples, so that buffer stays no larger than the activations themselves.
+class _OverlapTerms(torch.autograd.Function):
+    """Un-normalised overlap penalty of every position, in factorised form, with a hand-written backward.
 
-    Parameters
-    ----------
-    activations: torch.Tensor, shape=(N, F, L')
-        Motif activations.
-    kernel: torch.Tensor, shape=(F, F, 2K-1)
-        Kernel from :func:`overlap_kernel`, in the dtype of ``activations``.
+    With a = top[n, i], offsets t = 0 … T−1 (T = 2K − 1, δ = t − (K − 1)) and Ā the activations
+    zero-padded by K − 1 on both sides (so Ā[n, f, i + t] is A[n, f, i + δ]), the kernel entry
+    1[f ≠ a]·S^a_a(δ)·S^b_f(δ) factorises and
 
-    Returns
-    -------
-    overlap: torch.Tensor, shape=(N, F, L')
-        ``overlap[n, a, i]`` is the un-normalised penalty of position i if filter a were its top filter.
+        out[n, i] = Σ_t S^a_a(t) · (Σ_f S^b_f(t)·Ā[n, f, i + t]  −  S^b_a(t)·Ā[n, a, i + t]).
+
+    The first inner sum is one small matrix product over filters (F → T channels) read along a
+    skewed view; the second is a gather of the top filter's own window. This costs O(N·F·L'·T)
+    instead of the O(N·F²·L'·T) of the full F×F×T convolution, and never builds an (N, F, L', T)
+    tensor. The subtraction is done on separately rounded products, so the top filter's own term
+    cancels exactly. Examples are processed in chunks (``_OVERLAP_CHUNK_ELEMENTS``), and the backward
+    recomputes the cheap per-chunk pieces instead of keeping them, so only ``top`` is saved.
+    Inputs: activations (N, F, L'), s_a and s_b (F, T), top (N, 1, L') int64 (no gradient).
+    Output: (N, L'). Not twice differentiable.
     """
-    n_offsets = kernel.shape[2]
-    padding = (n_offsets - 1) // 2
-    uses_onednn = (
-        activations.dtype == torch.float32 and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-    )
-    chunk = max(1, activations.shape[0] // n_offsets)
-    if activations.device.type == "cpu" and not uses_onednn and chunk < activations.shape[0]:
-        parts = [functional.conv1d(part, kernel, padding=padding) for part in activations.split(chunk, dim=0)]
-        return torch.cat(parts, dim=0)
-    return functional.conv1d(activations, kernel, padding=padding)
+
+    @staticmethod
+    def _pieces(padded, s_b_t, top, length):
+        n, n_filters, width = padded.shape
+        n_offsets = s_b_t.shape[0]
+        projected = torch.bmm(s_b_t.expand(n, n_offsets, n_filters), padded)  # (n, T, W)
+        # shifted[n, t, i] = projected[n, t, i + t]: a skewed view, no copy.
+        shifted = projected.as_strided(
+            (n, n_offsets, length), (n_offsets * width, width + 1, 1), projected.storage_offset()
+        )
+        # window[n, t, i] = padded[n, top[n, i], i + t]
+        window = padded.unfold(2, length, 1).gather(1, top.unsqueeze(2).expand(n, 1, n_offsets, length))
+        return shifted, window.squeeze(1)
+
+    @staticmethod
+    def forward(ctx, activations, s_a, s_b, top):
+        n, n_filters, length = activations.shape
+        n_offsets = s_a.shape[1]
+        pad = (n_offsets - 1) // 2
+        chunk = max(1, _OVERLAP_CHUNK_ELEMENTS // (n_offsets * (length + 2 * pad)))
+        s_b_t = s_b.t().contiguous()
+        padded_all = functional.pad(activations, (pad, pad))
+        out = activations.new_empty(n, length)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            part_top = top[start:stop]
+            shifted, window = _OverlapTerms._pieces(padded_all[start:stop], s_b_t, part_top, length)
+            own = torch.gather(s_b_t.expand(stop - start, n_offsets, n_filters), 2,
+                               part_top.expand(stop - start, n_offsets, length))
+            rest = torch.sub(shifted, own.mul_(window), out=own)  # other filters only
+            per_filter = torch.bmm(s_a.expand(stop - start, n_filters, n_offsets), rest)
+            out[start:stop] = per_filter.gather(1, part_top).squeeze(1)
+        ctx.save_for_backward(activations, s_a, s_b, top)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        activations, s_a, s_b, top = ctx.saved_tensors
+        n, n_filters, length = activations.shape
+        n_offsets = s_a.shape[1]
+        pad = (n_offsets - 1) // 2
+        width = length + 2 * pad
+        chunk = max(1, _OVERLAP_CHUNK_ELEMENTS // (n_offsets * width))
+        s_a_t, s_b_t = s_a.t().contiguous(), s_b.t().contiguous()
+        minus_diag_t = (s_a * s_b).t().neg().contiguous()
+        padded_all = functional.pad(activations, (pad, pad))
+        d_padded_all = torch.empty_like(padded_all)
+        from_shifted, from_window, from_projected = (s_a.new_zeros(s_a.shape) for _ in range(3))
+        grad = grad.unsqueeze(1)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            m = stop - start
+            part_top = top[start:stop]
+            padded = padded_all[start:stop]
+            shifted, window = _OverlapTerms._pieces(padded, s_b_t, part_top, length)
+            # picked[n, f, i] = grad[n, i] if f is the top filter of (n, i), else 0
+            picked = grad.new_zeros(m, n_filters, length).scatter_(1, part_top, grad[start:stop])
+            from_shifted += torch.bmm(picked, shifted.transpose(1, 2)).sum(0)
+            from_window += torch.bmm(picked, window.transpose(1, 2)).sum(0)
+            d_shifted = torch.bmm(s_a_t.expand(m, n_offsets, n_filters), picked)  # (m, T, L')
+            # Un-skew: d_projected[n, t, j] = d_shifted[n, t, j - t], zero elsewhere. Right-pad every
+            # row by T and read the buffer back with row stride W = L' + T - 1 instead of L' + T.
+            d_projected = functional.pad(d_shifted, (0, n_offsets)).as_strided(
+                (m, n_offsets, width), (n_offsets * (width + 1), width, 1)
+            )
+            from_projected += torch.bmm(padded, d_projected.transpose(1, 2)).sum(0)
+            d_padded = torch.bmm(s_b.expand(m, n_filters, n_offsets), d_projected, out=d_padded_all[start:stop])
+            d_window = torch.bmm(minus_diag_t.expand(m, n_offsets, n_filters), picked)  # (m, T, L')
+            for t in range(n_offsets):  # the top filter's own window, back to its positions
+                d_padded[:, :, t : t + length].scatter_add_(1, part_top, d_window[:, t : t + 1])
+        grad_s_a = from_shifted - from_window * s_b
+        grad_s_b = from_projected - from_window * s_a
+        return d_padded_all[:, :, pad : pad + length], grad_s_a, grad_s_b, None
 
 
 def filter_overlap_penalty(
@@ -187,11 +249,16 @@ def filter_overlap_penalty(
     Z = Σ|W|. The term is scaled by the activation of the other filter, never by the top filter's
     own activation, and the top filter is excluded at every offset.
 
-    The sum over (f, δ) is a 1-D convolution of the activations with the kernel of
-    :func:`overlap_kernel` (padding K − 1), after which each position keeps the output channel of
-    its top filter (``torch.gather``). Memory therefore grows with N·F·L' rather than with the
-    N·F·L'·(2K−1) tensor of a direct implementation. Gradients reach ``activations`` and
-    ``weights`` (through both S factors and through Z); the argmax index carries none.
+    The sum over (f, δ) equals a 1-D convolution of the activations with the kernel of
+    :func:`overlap_kernel` (padding K − 1) read at each position's top filter. Because every
+    kernel entry is a product S^a_a(δ)·S^b_f(δ), it is evaluated in factorised form instead: the
+    activations are projected onto S^b (one F → 2K−1 channel matrix product), read along a skewed
+    view, weighted by S^a of the top filter, and the top filter's own window is subtracted. That
+    needs O(N·F·L'·(2K−1)) work rather than O(N·F²·L'·(2K−1)), works in chunks of examples, and
+    never builds the N·F·L'·(2K−1) tensor of a direct implementation; the backward pass is written
+    out by hand. Gradients reach ``activations`` and ``weights`` (through both S factors and
+    through Z); the argmax index carries none. The result is differentiable once (no
+    double-backward).
 
     Parameters
     ----------
@@ -233,13 +300,12 @@ def filter_overlap_penalty(
     activations = activations.to(dtype)
     weights = weights.to(dtype)
 
-    kernel, z = _kernel_and_total_mass(weights)  # (F, F, 2K-1), ()
-    overlap = _overlap_convolution(activations, kernel)  # (N, F, L')
+    s_a, s_b, z = _overlap_masses(weights)  # (F, 2K-1) each, ()
 
     # Top filter per position; torch.max returns the first maximal index, so ties go to the lowest
     # filter. (On the CPU, max(dim=1) is several times faster than argmax(dim=1) for this layout.)
     top_value, top = activations.detach().max(dim=1, keepdim=True)  # (N, 1, L') each
-    per_position = overlap.gather(1, top).squeeze(1)  # (N, L')
+    per_position = _OverlapTerms.apply(activations, s_a, s_b, top)  # (N, L')
     if ignore_inactive:
         active = top_value.squeeze(1) > 0
         per_position = per_position * active.to(dtype)

@@ -378,7 +378,8 @@ def fit(
 
     logger = None
     for epoch in range(start_epoch, max_epochs):
-        getattr(getattr(training_data, "sampler", None), "set_epoch", lambda _: None)(epoch)  # resumable shuffles
+        for source in (training_data, getattr(training_data, "sampler", None)):  # resumable shuffles / simulations
+            getattr(source, "set_epoch", lambda _: None)(epoch)
         weights = schedule_weights(schedule, epoch) if has_interims else {}
         sums: dict[str, float] = {}
         n_batches = skipped = 0

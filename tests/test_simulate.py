@@ -624,3 +624,22 @@ def test_simulate_genome_errors(tmp_path):
     with pytest.raises(ValueError, match="n_positives"):
         simulate_genome(tmp_path, "single", -1, 3)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_simulated_batches_are_fresh_reproducible_and_resumable():
+    from argminn_plugin.simulate import SimulatedBatches
+
+    batches = SimulatedBatches("single", n_batches=3, batch_size=8, length=120, random_state=5)
+    epoch0 = [tuple(t.clone() for t in b) for b in batches]
+    epoch1 = [tuple(t.clone() for t in b) for b in batches]
+    assert len(epoch0) == len(batches) == 3
+    X, y, labels = epoch0[0]
+    assert X.shape == (8, 4, 120) and X.dtype == torch.int8 and y.shape == (8, 1)
+    assert torch.equal(labels, y[:, 0].long())
+    assert sum(int(b[2].sum()) for b in epoch0) == 12  # half of the 24 sequences are positives
+    assert not torch.equal(epoch0[0][0], epoch1[0][0])  # a new epoch is new data
+    again = SimulatedBatches("single", n_batches=3, batch_size=8, length=120, random_state=5)
+    again.set_epoch(1)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(next(iter([list(again)])), epoch1))
+    with pytest.raises(ValueError, match="n_batches"):
+        SimulatedBatches("single", n_batches=0)
