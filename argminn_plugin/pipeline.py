@@ -347,7 +347,7 @@ def run_compare(parameters: dict | str | os.PathLike | None = None) -> dict[str,
     raw, source = _load(parameters)
     if parameters is None:
         raw = embedded_compare_parameters()
-    p = merge_parameters(raw, COMPARE_DEFAULTS, source=source)
+    p = merge_parameters(raw, {**COMPARE_DEFAULTS, "test_sequences": None}, source=source)
     if p["skip"]:
         return {}
     if p["baseline_model"] is None and str(p["baseline"]).lower() not in ("cnn", "standard_cnn", "explainn"):

@@ -1,30 +1,29 @@
 """Training-step speed and memory of ARGMINN (regularisers on/off), a plain CNN and the Fourier prior.
 
-The question: what does one full CPU training step cost (forward -> loss -> backward -> gradient
-clipping -> Adam step, exactly the order of :func:`argminn_plugin.training.fit`), how much of it is
-the filter-overlap regulariser, and how much does the Fourier attribution prior add?
+The question: what does one full CPU training step cost (zero_grad -> forward -> ``compute_loss``
+-> backward -> gradient clipping -> Adam step, the order of :func:`argminn_plugin.training.fit`),
+how much of it is the filter-overlap regulariser, and how much does the Fourier attribution prior add?
 
-Design (see ``benchmarks/README.md`` for the full description):
+Design (``benchmarks/README.md`` has the full description):
 
-* Every measurement runs in a fresh subprocess, so that the glibc allocator settings
-  ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` (read once at process start) can be
-  switched, and so that memory figures are not polluted by earlier configurations.
-* Timing: the variants that are compared with each other (regularisers on / off / plain CNN of
-  one size; prior on / off of one model) run in the *same* process, one step of each in turn, so
-  that load from other users of the machine hits them alike. The whole set is repeated in
-  ``--rounds`` rounds, alternating the two allocator modes. Reported: the median and the IQR of
-  the per-step wall time.
-* Memory: one fresh subprocess per (configuration, allocator mode). After one warm-up step the
-  process is trimmed (``gc.collect()`` + ``malloc_trim(0)``), its resident set is read
-  (``VmRSS``), the kernel's high-water mark is reset (``echo 5 > /proc/self/clear_refs``), a few
-  steps run, and ``VmHWM - VmRSS_before`` is the peak extra memory of a step. The first step's
-  peak over the RSS right after setup is reported too (``cold``: it includes one-time costs such as
-  Adam's state and oneDNN primitive caches).
+* Measurements run in fresh worker subprocesses, one per (round, allocator mode), because glibc
+  reads ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` once at start-up. Rounds alternate
+  the order of the two modes.
+* Variants that are compared with each other (regularisers on / off / plain CNN of one size; prior
+  on / off of one model) live in the same process and take one timed step each in turn (rotating
+  order), so that load from other users of the machine hits them alike. Reported: median and IQR
+  of the per-step wall time over all rounds, the median per-step process CPU time, and
+  "paired" ratios (median of ratios of back-to-back steps).
+* Memory, per variant and allocator mode: the heap is trimmed (``gc.collect()`` +
+  ``malloc_trim(0)``), ``VmRSS`` is read, the kernel's high-water mark is reset
+  (``echo 5 > /proc/self/clear_refs``), steps run, and ``VmHWM - VmRSS_before`` is the peak extra
+  memory of a step. ``cold`` is the same for the variant's very first step (it includes one-time
+  allocations such as Adam's state). The largest value over rounds is reported.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/training_speed.py               # full run, < 10 min on 2 cores
-    PYTHONPATH=. python benchmarks/training_speed.py --quick       # smoke run, < 2 min
+    PYTHONPATH=. python benchmarks/training_speed.py               # full run
+    PYTHONPATH=. python benchmarks/training_speed.py --quick       # smoke run
     PYTHONPATH=. python benchmarks/training_speed.py --profile argminn_F8_K10_L1_regs_on
 
 Results go to ``<out>/training_speed.json`` and ``<out>/training_speed.md``.
@@ -226,65 +225,67 @@ def _reset_hwm() -> bool:
         return False
 
 
+def _memory_probe(step, n_steps: int) -> dict:
+    """Peak RSS of ``n_steps`` steps over the RSS right before them, after trimming the heap."""
+    _trim()
+    before = _status_kb("VmRSS")
+    if not _reset_hwm():
+        return {"peak_extra_mb": None, "rss_before_mb": before / 1024}
+    for _ in range(n_steps):
+        step()
+    return {"peak_extra_mb": (_status_kb("VmHWM") - before) / 1024, "rss_before_mb": before / 1024}
+
+
 def worker(job: dict) -> dict:
+    """Run every group of ``job``: per group, build its variants, then
+
+    1. ``cold``: each variant's first step, peak RSS over the trimmed RSS before it;
+    2. ``warmup`` untimed steps per variant;
+    3. ``repeats`` rounds in which every variant takes one timed step (rotating order);
+    4. ``memory``: per variant, ``memory_steps`` more steps, peak RSS over the trimmed RSS before.
+    """
     import torch
 
     torch.set_num_threads(job["threads"])
     result = {"pid": os.getpid(), "threads": torch.get_num_threads(),
-              "allocator_env": {k: os.environ[k] for k in ALLOCATOR_VARS if k in os.environ}}
-    if job["mode"] == "time":
-        cases = [build_case(spec, job["seed"]) for spec in job["variants"]]
+              "allocator_env": {k: os.environ[k] for k in ALLOCATOR_VARS if k in os.environ}, "variants": []}
+    for variants in job["groups"].values():
+        cases = [build_case(spec, job["seed"]) for spec in variants]
+        cold = [_memory_probe(step, 1)["peak_extra_mb"] for step, _ in cases]
         for _ in range(job["warmup"]):
             for step, _ in cases:
                 step()
         gc.collect()
-        times = [[] for _ in cases]
+        wall = [[] for _ in cases]
+        cpu = [[] for _ in cases]
         order = list(range(len(cases)))
         for rep in range(job["repeats"]):
-            rotated = order[rep % len(order):] + order[:rep % len(order)]
-            for i in rotated:
-                tic = time.perf_counter()
+            for i in order[rep % len(order):] + order[:rep % len(order)]:
+                tic, cpu_tic = time.perf_counter(), time.process_time()
                 cases[i][0]()
-                times[i].append((time.perf_counter() - tic) * 1e3)
-        result["variants"] = [
-            {"name": spec["name"], "times_ms": t, **info}
-            for spec, t, (_, info) in zip(job["variants"], times, cases)
-        ]
-    elif job["mode"] == "memory":
-        (spec,) = job["variants"]
-        step, info = build_case(spec, job["seed"])
+                wall[i].append((time.perf_counter() - tic) * 1e3)
+                cpu[i].append((time.process_time() - cpu_tic) * 1e3)
+        memory = [_memory_probe(step, job["memory_steps"]) for step, _ in cases]
+        for spec, w, c, m, cm, (_, info) in zip(variants, wall, cpu, memory, cold, cases):
+            result["variants"].append({"name": spec["name"], "times_ms": w, "cpu_ms": c, **m,
+                                       "cold_peak_extra_mb": cm, **info})
+        del cases
         _trim()
-        rss_setup = _status_kb("VmRSS")
-        _reset_hwm()
+    return result
+
+
+def profile_worker(job: dict) -> str:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(job["threads"])
+    step, _ = build_case(job["spec"], job["seed"])
+    for _ in range(job["warmup"]):
         step()
-        cold = _status_kb("VmHWM") - rss_setup
-        step()
-        _trim()
-        rss_before = _status_kb("VmRSS")
-        hwm_reset = _reset_hwm()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(job["repeats"]):
             step()
-        peak = _status_kb("VmHWM")
-        result["variants"] = [{
-            "name": spec["name"], **info,
-            "peak_extra_mb": (peak - rss_before) / 1024 if hwm_reset else None,
-            "cold_peak_extra_mb": cold / 1024,
-            "rss_before_mb": rss_before / 1024,
-            "rss_after_mb": _status_kb("VmRSS") / 1024,
-            "hwm_reset": hwm_reset,
-        }]
-    elif job["mode"] == "profile":
-        from torch.profiler import ProfilerActivity, profile
-
-        (spec,) = job["variants"]
-        step, _ = build_case(spec, job["seed"])
-        for _ in range(job["warmup"]):
-            step()
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=False) as prof:
-            for _ in range(job["repeats"]):
-                step()
-        result["table"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30)
-    return result
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,13 +303,16 @@ def run_job(job: dict, allocator: str) -> dict:
         env=env, capture_output=True, text=True, cwd=str(REPO),
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"worker failed ({allocator}, {[v['name'] for v in job['variants']]}):\n{proc.stderr}")
+        raise RuntimeError(f"worker failed ({allocator}):\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def quantiles(values: list[float]) -> dict:
     ordered = sorted(values)
-    q1, median, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    if len(ordered) < 2:
+        q1 = median = q3 = ordered[0]
+    else:
+        q1, median, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
     return {"median_ms": median, "q1_ms": q1, "q3_ms": q3, "iqr_ms": q3 - q1, "n": len(ordered),
             "min_ms": ordered[0]}
 
@@ -348,7 +352,7 @@ def loadavg() -> list[float]:
 def run(args) -> dict:
     quick = args.quick
     rounds = args.rounds or (1 if quick else 3)
-    repeats = args.repeats or (6 if quick else 30)
+    repeats = args.repeats or (6 if quick else 45)
     warmup = args.warmup if args.warmup is not None else (1 if quick else 3)
     mem_steps = 2 if quick else 3
     per_round = max(1, math.ceil(repeats / rounds))
@@ -358,56 +362,54 @@ def run(args) -> dict:
 
     started = time.time()
     loads = [{"t_s": 0.0, "loadavg": loadavg()}]
-    timing: dict[str, dict[str, list[float]]] = {}
+    samples: dict[str, dict[str, dict[str, list]]] = {}
     infos: dict[str, dict] = {}
     modes = list(ALLOCATOR_MODES)
     for r in range(rounds):
-        for group_name, variants in groups.items():
-            for allocator in (modes if r % 2 == 0 else modes[::-1]):
-                job = {"mode": "time", "variants": variants, "warmup": warmup, "repeats": per_round,
-                       "threads": args.threads, "seed": args.seed + r}
-                out = run_job(job, allocator)
-                for v in out["variants"]:
-                    timing.setdefault(allocator, {}).setdefault(v["name"], []).extend(v["times_ms"])
-                    infos[v["name"]] = {k: v[k] for k in v if k != "times_ms"}
-                print(f"[{time.time() - started:6.1f}s] round {r + 1}/{rounds} {group_name:14s} {allocator:15s} "
-                      + " ".join(f"{v['name'].split('_', 1)[-1]}={statistics.median(v['times_ms']):.1f}ms"
-                                 for v in out["variants"]), flush=True)
+        for allocator in (modes if r % 2 == 0 else modes[::-1]):
+            job = {"groups": groups, "warmup": warmup, "repeats": per_round, "memory_steps": mem_steps,
+                   "threads": args.threads, "seed": args.seed + r}
+            out = run_job(job, allocator)
+            for v in out["variants"]:
+                store = samples.setdefault(allocator, {}).setdefault(
+                    v["name"], {"times_ms": [], "cpu_ms": [], "peak_extra_mb": [], "cold_peak_extra_mb": []})
+                for key in store:
+                    value = v[key]
+                    store[key].extend(value if isinstance(value, list) else [value])
+                infos[v["name"]] = {k: v[k] for k in ("params", "cnn_hidden_channels", "argminn_params") if k in v}
             loads.append({"t_s": round(time.time() - started, 1), "loadavg": loadavg()})
-
-    memory: dict[str, dict[str, dict]] = {}
-    if not args.skip_memory:
-        for group_name, variants in groups.items():
-            for spec in variants:
-                for allocator in modes:
-                    job = {"mode": "memory", "variants": [spec], "warmup": 1, "repeats": mem_steps,
-                           "threads": args.threads, "seed": args.seed}
-                    out = run_job(job, allocator)["variants"][0]
-                    memory.setdefault(allocator, {})[spec["name"]] = out
-            print(f"[{time.time() - started:6.1f}s] memory {group_name}", flush=True)
-        loads.append({"t_s": round(time.time() - started, 1), "loadavg": loadavg()})
+            print(f"[{time.time() - started:6.1f}s] round {r + 1}/{rounds} {allocator:15s} load {loads[-1]['loadavg']} "
+                  + " ".join(f"{v['name']}={statistics.median(v['times_ms']):.0f}ms" for v in out["variants"]),
+                  flush=True)
 
     results = {"allocators": {}}
     for allocator in modes:
         rows = {}
-        for name, values in timing.get(allocator, {}).items():
-            rows[name] = {**quantiles(values), **infos.get(name, {})}
-            rows[name].pop("name", None)
-            rows[name].pop("pid", None)
-            if name in memory.get(allocator, {}):
-                m = memory[allocator][name]
-                rows[name].update({k: m[k] for k in ("peak_extra_mb", "cold_peak_extra_mb", "rss_before_mb")})
+        timing = {name: store["times_ms"] for name, store in samples.get(allocator, {}).items()}
+        for name, store in samples.get(allocator, {}).items():
+            peaks = [x for x in store["peak_extra_mb"] if x is not None]
+            colds = [x for x in store["cold_peak_extra_mb"] if x is not None]
+            rows[name] = {
+                **quantiles(store["times_ms"]),
+                "cpu_median_ms": statistics.median(store["cpu_ms"]),
+                # the largest over rounds: a peak is what has to fit
+                "peak_extra_mb": max(peaks) if peaks else None,
+                "cold_peak_extra_mb": max(colds) if colds else None,
+                **infos.get(name, {}),
+            }
         derived = {}
         for filters, width, layers in ARGMINN_SIZES:
             key = size_key(filters, width, layers)
             on, off = rows.get(f"argminn_{key}_regs_on"), rows.get(f"argminn_{key}_regs_off")
             cnn = rows.get(f"cnn_{key}")
             if on and off:
+                cost = on["median_ms"] / off["median_ms"] - 1
                 derived[key] = {
-                    "overlap_relative_cost": on["median_ms"] / off["median_ms"] - 1,
-                    "overlap_relative_cost_paired": paired_ratio(timing[allocator][f"argminn_{key}_regs_on"],
-                                                                 timing[allocator][f"argminn_{key}_regs_off"]) - 1,
-                    "meets_overlap_target": on["median_ms"] / off["median_ms"] - 1 <= OVERLAP_TARGET,
+                    "overlap_relative_cost": cost,
+                    "overlap_relative_cost_paired": paired_ratio(timing[f"argminn_{key}_regs_on"],
+                                                                 timing[f"argminn_{key}_regs_off"]) - 1,
+                    "overlap_relative_cost_cpu": on["cpu_median_ms"] / off["cpu_median_ms"] - 1,
+                    "meets_overlap_target": cost <= OVERLAP_TARGET,
                     "speedup_vs_original_regs_on": ORIGINAL[key]["regs_on_ms"] / on["median_ms"],
                     "speedup_vs_original_regs_off": ORIGINAL[key]["regs_off_ms"] / off["median_ms"],
                     "argminn_regs_off_over_cnn": off["median_ms"] / cnn["median_ms"] if cnn else None,
@@ -415,20 +417,23 @@ def run(args) -> dict:
         for model in ("argminn_F8_K10_L1", "bpnet"):
             on, off = rows.get(f"{model}_prior_on"), rows.get(f"{model}_prior_off")
             if on and off:
+                slowdown = on["median_ms"] / off["median_ms"]
                 derived[f"prior_{model}"] = {
-                    "slowdown": on["median_ms"] / off["median_ms"],
-                    "slowdown_paired": paired_ratio(timing[allocator][f"{model}_prior_on"],
-                                                    timing[allocator][f"{model}_prior_off"]),
-                    "meets_prior_target": on["median_ms"] / off["median_ms"] <= PRIOR_TARGET,
+                    "slowdown": slowdown,
+                    "slowdown_paired": paired_ratio(timing[f"{model}_prior_on"], timing[f"{model}_prior_off"]),
+                    "slowdown_cpu": on["cpu_median_ms"] / off["cpu_median_ms"],
+                    "meets_prior_target": slowdown <= PRIOR_TARGET,
                     "memory_ratio": (on["peak_extra_mb"] / off["peak_extra_mb"]
                                      if on.get("peak_extra_mb") and off.get("peak_extra_mb") else None),
                 }
-        results["allocators"][allocator] = {"env": ALLOCATOR_MODES[allocator], "steps": rows, "derived": derived}
+        results["allocators"][allocator] = {"env": ALLOCATOR_MODES[allocator], "steps": rows, "derived": derived,
+                                            "raw_times_ms": timing}
 
     return {
         "benchmark": "training_speed",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_time_s": round(time.time() - started, 1),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine_info(args.threads),
         "loadavg": loads,
         "settings": {
@@ -457,52 +462,61 @@ def markdown(report: dict) -> str:
     m = report["machine"]
     s = report["settings"]
     loads = report["loadavg"]
+    max_load = max(x["loadavg"][0] for x in loads)
     lines = [
         "# Training-step speed (`benchmarks/training_speed.py`)",
         "",
         f"- Created {report['created']}, wall time {report['wall_time_s']:.0f} s"
         + (" (**--quick**: few repetitions, indicative only)" if s["quick"] else ""),
+        f"- Command: `{report.get('command', '')}`",
         f"- torch {m['torch']}, bpnet-lite {m['bpnetlite']}, Python {m['python']}; {m['threads']} threads; "
         f"nproc {m['nproc']}; CPU `{m['cpu_model']}`",
         f"- git {m['git_commit']}" + (" (working tree has uncommitted changes)" if m["git_worktree_modified"] else ""),
-        f"- Load average (1/5/15 min) at start {loads[0]['loadavg']}, at end {loads[-1]['loadavg']}, max 1-min "
-        f"{max(x['loadavg'][0] for x in loads):.2f}. The machine was shared; medians over "
-        f"{s['rounds']} round(s) x {s['steps_per_round']} steps, variants interleaved step by step.",
+        f"- Load average (1/5/15 min) at start {loads[0]['loadavg']}, at end {loads[-1]['loadavg']}, highest 1-min "
+        f"value seen {max_load:.2f} on {m['nproc']} CPUs"
+        + (" — **the machine was shared and oversubscribed; absolute times are inflated, compare ratios "
+           "and the CPU-time column**" if max_load > (m["nproc"] or 1) else "") + ".",
+        f"- {s['rounds']} round(s) x {s['steps_per_round']} timed steps per variant and allocator mode, after "
+        f"{s['warmup_per_process']} warm-up step(s); variants of one group take turns step by step.",
         f"- ARGMINN/CNN: batch {s['batch']} x {s['length']} bp random one-hot, binary labels. BPNet "
         f"(64 filters, 8 layers, 2 outputs, no controls): batch {s['bpnet_batch']} x {s['bpnet_length']} bp -> "
-        f"{s['bpnet_out']} bp profile, Poisson(0.5) counts. Regularisers on = {s['regs_on_weights']}.",
+        f"{s['bpnet_out']} bp profile, Poisson(0.5) counts. Regularisers on = {s['regs_on_weights']}; off = all 0 "
+        "(the package still evaluates the terms without gradients for its log).",
         "- One step = zero_grad, forward(_with_interims), `compute_loss`, backward, clip_grad_norm_(1), Adam.",
-        "- Memory: peak RSS over the RSS after a trimmed warm-up (`VmHWM` reset via /proc/self/clear_refs), "
-        "one fresh process per configuration; `cold` = first step's peak over RSS after setup.",
+        "- `cpu ms`: process CPU time per step (all threads). `peak MB`: peak RSS of a step over the trimmed RSS "
+        "before it (`VmHWM` reset through /proc/self/clear_refs); `cold MB`: the same for the very first step.",
         "",
     ]
     for allocator, block in report["results"]["allocators"].items():
         env = ", ".join(f"{k}={v}" for k, v in block["env"].items()) or "glibc defaults (unset)"
         lines += [f"## Allocator: {allocator} ({env})", "",
-                  "| variant | params | median ms | IQR ms | peak extra MB | cold MB |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| variant | params | median ms | IQR ms | min ms | cpu ms | peak MB | cold MB |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, row in block["steps"].items():
             lines.append(
                 f"| {name} | {row.get('params', '')} | {row['median_ms']:.1f} | {row['iqr_ms']:.1f} | "
-                f"{fmt(row.get('peak_extra_mb'), '.0f')} | {fmt(row.get('cold_peak_extra_mb'), '.0f')} |")
-        lines += ["", "| ARGMINN size | overlap cost (i)/(ii)−1 | paired | ≤15 %? | vs original (i) | "
-                  "vs original (ii) | (ii)/CNN |", "|---|---:|---:|:---:|---:|---:|---:|"]
+                f"{row['min_ms']:.1f} | {row['cpu_median_ms']:.1f} | {fmt(row.get('peak_extra_mb'), '.0f')} | "
+                f"{fmt(row.get('cold_peak_extra_mb'), '.0f')} |")
+        lines += ["", "| ARGMINN size | overlap cost (i)/(ii)−1 | paired | cpu | ≤15 %? | (i) vs original | "
+                  "(ii) vs original | (ii)/CNN |", "|---|---:|---:|---:|:---:|---:|---:|---:|"]
         for key, d in block["derived"].items():
             if key.startswith("prior_"):
                 continue
             lines.append(
                 f"| {key} | {100 * d['overlap_relative_cost']:+.1f} % | {100 * d['overlap_relative_cost_paired']:+.1f} % "
-                f"| {'yes' if d['meets_overlap_target'] else 'NO'} | {d['speedup_vs_original_regs_on']:.1f}x faster "
-                f"({ORIGINAL[key]['regs_on_ms']:.0f} ms) | {d['speedup_vs_original_regs_off']:.2f}x "
-                f"({ORIGINAL[key]['regs_off_ms']} ms) | {fmt(d['argminn_regs_off_over_cnn'], '.2f')} |")
-        lines += ["", "| prior | slowdown | paired | ≤2.0x? | memory ratio |", "|---|---:|---:|:---:|---:|"]
+                f"| {100 * d['overlap_relative_cost_cpu']:+.1f} % | {'yes' if d['meets_overlap_target'] else 'NO'} "
+                f"| {d['speedup_vs_original_regs_on']:.1f}x faster than {ORIGINAL[key]['regs_on_ms']:.0f} ms "
+                f"| {d['speedup_vs_original_regs_off']:.2f}x of {ORIGINAL[key]['regs_off_ms']} ms "
+                f"| {fmt(d['argminn_regs_off_over_cnn'], '.2f')} |")
+        lines += ["", "| prior | slowdown | paired | cpu | ≤2.0x? | peak-memory ratio |", "|---|---:|---:|---:|:---:|---:|"]
         for key, d in block["derived"].items():
             if key.startswith("prior_"):
                 lines.append(f"| {key[6:]} | {d['slowdown']:.2f}x | {d['slowdown_paired']:.2f}x | "
-                             f"{'yes' if d['meets_prior_target'] else 'NO'} | {fmt(d['memory_ratio'], '.2f')} |")
+                             f"{d['slowdown_cpu']:.2f}x | {'yes' if d['meets_prior_target'] else 'NO'} | "
+                             f"{fmt(d['memory_ratio'], '.2f')} |")
         lines.append("")
     lines += [
-        "## Original implementation (shared/specs/performance.md, same batch, 2 threads)",
+        "## Original implementation (shared/specs/performance.md, same batch, 2 threads, quiet machine)",
         "",
         "| size | full step | without overlap | peak MB with / without |",
         "|---|---:|---:|---:|",
@@ -518,10 +532,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed steps per variant and allocator mode, split over the rounds (default 30; quick 6)")
+                        help="timed steps per variant and allocator mode, split over the rounds (default 45; quick 6)")
     parser.add_argument("--warmup", type=int, default=None,
                         help="untimed steps per variant at the start of every timing process (default 3; quick 1)")
-    parser.add_argument("--rounds", type=int, default=None, help="timing rounds (fresh processes; default 3; quick 1)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds, each a fresh process per allocator mode (default 3; quick 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every worker (default 2)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 6 steps, 1 warm-up step")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="output folder")
@@ -532,7 +546,6 @@ def main(argv=None) -> None:
     parser.add_argument("--bpnet-out", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="run only groups whose name contains one of these strings")
-    parser.add_argument("--skip-memory", action="store_true", help="timing only")
     parser.add_argument("--profile", metavar="VARIANT",
                         help="print a torch.profiler table for one variant (e.g. argminn_F8_K10_L1_regs_on) and exit")
     parser.add_argument("--allocator", choices=list(ALLOCATOR_MODES), default="high_thresholds",
@@ -541,14 +554,15 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     if args._worker:
-        print(json.dumps(worker(json.loads(args._worker))))
+        job = json.loads(args._worker)
+        print(json.dumps({"table": profile_worker(job)} if job.get("profile") else worker(job)))
         return
     if args.profile:
         groups = build_variants(args.batch, args.length, args.bpnet_batch, args.bpnet_length, args.bpnet_out)
         specs = {v["name"]: v for vs in groups.values() for v in vs}
         if args.profile not in specs:
             parser.error(f"unknown variant {args.profile!r}; choose from {sorted(specs)}")
-        job = {"mode": "profile", "variants": [specs[args.profile]], "warmup": args.warmup or 3,
+        job = {"profile": True, "spec": specs[args.profile], "warmup": args.warmup or 3,
                "repeats": args.repeats or 10, "threads": args.threads, "seed": args.seed}
         print(run_job(job, args.allocator)["table"])
         return

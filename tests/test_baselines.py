@@ -84,7 +84,10 @@ def test_wrong_input_length_and_bad_arguments_raise():
 
 
 def test_explainn_units_are_independent():
+    torch.manual_seed(0)
     model = _randomise_batchnorm(ExplaiNN(120))
+    with torch.no_grad():
+        model.bn3.bias[3] = 5.0  # keep unit 3 above its final ReLU so a change shows
     X = _random_one_hot(4, 120)
     before = model.unit_outputs(X).detach()
     with torch.no_grad():
@@ -132,7 +135,7 @@ def _planted(n: int, length: int, seed: int = 0) -> tuple[torch.Tensor, list[int
     positions = []
     codes = torch.tensor(["ACGT".index(c) for c in GATA])
     for i in range(n):
-        pos = int(rng.integers(0, length - len(GATA)))
+        pos = int(rng.integers(1, length - len(GATA) - 1))
         X[i, :, pos : pos + len(GATA)] = torch.nn.functional.one_hot(codes, 4).T.to(torch.int8)
         positions.append(pos)
     return X, positions

@@ -32,7 +32,7 @@ from argminn_plugin.simulate import (
     simulate_sequences,
 )
 
-JASPAR = Path(sim.__file__).parent / "data" / "JASPAR2024_CORE_vertebrates_nonredundant.meme"
+JASPAR = Path(sim.__file__).parent / "resources" / "JASPAR2024_CORE_vertebrates_nonredundant.meme"
 CE2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "genomes" / "ce2_chrX.fa.gz"
 REQUIRED = ["single", "mixture", "cooperative", "fixed_spacing", "and_half_sites", "repression", "gata_density"]
 
