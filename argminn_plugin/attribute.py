@@ -71,6 +71,9 @@ class OutputSelector(nn.Module):
         self.control = ControlWrapper(model) if self.n_control_tracks else None
         self.flatten = nn.Flatten()
         self.scaling = _ProfileLogitScaling()
+        # A new module is in training mode; tangermeme restores the *wrapper's* mode after each call,
+        # which would switch the wrapped model (and its BatchNorm) to training mode. Inherit it instead.
+        self.train(model.training)
 
     def _run(self, X: torch.Tensor, X_ctl: torch.Tensor | None):
         if self.control is not None:

@@ -121,3 +121,16 @@ def test_output_selector_errors(binary, profile):
         deep_lift_shap(binary, X.to(torch.int8), n_shuffles=0)
     with pytest.raises(ValueError, match="random_state"):
         deep_lift_shap(binary, X.to(torch.int8), random_state=1.5)
+
+
+def test_output_selector_keeps_the_model_in_eval_mode():
+    """tangermeme restores the wrapper's mode after a call; a new wrapper must not flip the model to training."""
+    from tangermeme.predict import predict
+
+    from argminn_plugin import ARGMINN
+    from argminn_plugin.attribute import OutputSelector
+
+    model = ARGMINN(n_filters=2, filter_width=5, n_attention_layers=1).eval()
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (4, 40)), 4).permute(0, 2, 1).float()
+    predict(OutputSelector(model), X, device="cpu")
+    assert not model.training and not model.scanner.batch_norm.training
