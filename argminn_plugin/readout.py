@@ -221,7 +221,8 @@ def score_against_truth(
     Motifs: every quality-passing filter is compared by TOMTOM with the database plus the planted
     PFMs (so p-values use a full-size target set); a planted motif is *recovered* when some passing
     filter matches it at q < ``q_threshold``; a filter matching no planted motif is *unmatched*;
-    planted motifs matched by more than one filter count towards *redundant*. Instances: precision
+    extra filters matching the same planted motif on the same strand count as *redundant* (a
+    filter for the motif and one for its reverse complement are one motif, as in the paper). Instances: precision
     and recall with :func:`argminn_plugin.instances.score_instances`, in genomic coordinates when both
     tables have them (``chrom, chrom_start, chrom_end`` for calls and ``chrom, start, end`` for the
     truth, restricted to ``windows`` when given), else in ``example_idx`` coordinates.
@@ -252,6 +253,7 @@ def score_against_truth(
     table = readout.motifs
     passing = table[table["passes"]]
     matches = {k: [] for k in planted}
+    match_strands: dict[tuple[int, str], str] = {}
     unmatched = []
     q_best = {}
     if len(passing):
@@ -259,7 +261,7 @@ def score_against_truth(
         # the PFMs are re-read from the MEME file run_readout wrote, so the exported motifs are scored
         exported = read_meme(readout.files["motifs_meme"])
         queries = [exported[f"filter_{int(f)}"] for f in passing["filter"]]
-        p = tomtom(queries, [targets[n] for n in names])[0]
+        p, _, _, _, strands = tomtom(queries, [targets[n] for n in names])
         q = benjamini_hochberg(p)
         for i, f in enumerate(passing["filter"]):
             hit = False
@@ -268,6 +270,7 @@ def score_against_truth(
                 q_best[(int(f), key)] = qk
                 if qk < q_threshold:
                     matches[key].append(int(f))
+                    match_strands[(int(f), key)] = "-" if strands[i, names.index(f"planted {key}")] == 1 else "+"
                     hit = True
             if not hit:
                 unmatched.append(int(f))
@@ -293,7 +296,14 @@ def score_against_truth(
         "recovered": sorted(k for k, v in matches.items() if v),
         "missed": sorted(k for k, v in matches.items() if not v),
         "filters_per_planted_motif": {k: v for k, v in matches.items()},
-        "n_redundant": int(sum(max(0, len(v) - 1) for v in matches.values())),
+        # A motif and its reverse complement in two filters is how ARGMINN represents one motif (the
+        # paper draws each motif with its reverse complement); only extra filters on the same strand
+        # are redundant.
+        "n_redundant": int(sum(
+            max(0, sum(match_strands[(f, k)] == strand for f in v) - 1)
+            for k, v in matches.items() for strand in "+-"
+        )),
+        "match_strands": {f"filter_{f}~{k}": s for (f, k), s in match_strands.items()},
         "n_passing_filters": int(len(passing)),
         "unmatched_filters": unmatched,
         "best_q": {f"filter_{f}~{k}": v for (f, k), v in q_best.items()},

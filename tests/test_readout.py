@@ -344,7 +344,9 @@ def test_score_against_truth(readout, planted, jaspar):
     assert scores["recovered"] == ["CTCF"] and scores["missed"] == []
     assert scores["unmatched_filters"] == []
     assert scores["filters_per_planted_motif"] == {"CTCF": [0, 1]}
-    assert scores["n_redundant"] == 1 and scores["n_passing_filters"] == 2
+    # filter 1 is filter 0's reverse complement: one motif on both strands, not a redundant copy
+    assert scores["match_strands"] == {"filter_0~CTCF": "+", "filter_1~CTCF": "-"}
+    assert scores["n_redundant"] == 0 and scores["n_passing_filters"] == 2
     assert scores["instance_precision"] == 1.0 and scores["instance_recall"] == 1.0
     assert scores["n_calls"] == scores["n_true_instances"] == len(sites)
     assert all(q < 0.05 for q in scores["best_q"].values())
@@ -527,7 +529,7 @@ def test_cli_errors(saved_models, planted, tmp_path, capsys):
 
 TRUTH_KEYS = {"planted_motifs", "recovered", "missed", "filters_per_planted_motif", "n_redundant",
               "n_passing_filters", "unmatched_filters", "best_q", "instance_precision", "instance_recall",
-              "n_calls", "n_true_instances"}
+              "n_calls", "n_true_instances", "match_strands"}
 
 
 def _strict(constant):
