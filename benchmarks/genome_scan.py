@@ -218,6 +218,8 @@ def markdown(report: dict) -> str:
     lines += ["", "Memory trend, smallest to largest genome, per model:", ""]
     for model, trend in report["memory_trend"].items():
         lines.append(f"- {model}: {trend}")
+    if report.get("notes"):
+        lines += ["", "Notes:", ""] + [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
 
 
@@ -230,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "argminn_genome_scan")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--quick", action="store_true", help="10^3 windows, published model only")
+    parser.add_argument("--note", action="append", default=[], help="a remark to print with the results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -238,8 +241,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.sizes, args.models = [1_000], ["published"]
 
-    report = {"machine": machine(args.threads), "command": "python " + " ".join([Path(__file__).name] + sys.argv[1:]),
-              "results": [], "extrapolated": [], "memory_trend": {}}
+    command = "PYTHONPATH=. python benchmarks/genome_scan.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = {"machine": machine(args.threads), "command": command.strip(),
+              "results": [], "extrapolated": [], "memory_trend": {}, "notes": args.note}
     cases = []
     for size in sorted(args.sizes):
         fasta = make_genome(args.workdir, size)

@@ -28,7 +28,7 @@ import torch
 from argminn_plugin import ARGMINN, cli
 from argminn_plugin.data import load_binary_loci, load_profile_data, one_hot_sequences, read_fasta
 from argminn_plugin.instances import activation_statistics, call_instances
-from argminn_plugin.io import config_path, load_model, save_bpnet_compatible, save_model
+from argminn_plugin.io import config_path, load_model, save_model
 from argminn_plugin.motifs import read_motif_database
 from argminn_plugin.scan import scan_genome
 from argminn_plugin.training import fit
@@ -284,7 +284,8 @@ ROW = "0.25 0.25 0.25 0.25\n"
     "body, needles",
     [
         ("MOTIF m1\nletter-probability matrix: alength= 4 w= 3\n" + ROW * 2, ["'m1'", "line 8", "truncated"]),
-        ("MOTIF m1\nletter-probability matrix: alength= 4 w= 2\n" + ROW + "0.5 0.5 0.0\n", ["'m1'", "line 10", "3 values"]),
+        ("MOTIF m1\nletter-probability matrix: alength= 4 w= 2\n" + ROW + "0.5 0.5 0.0\n",
+         ["'m1'", "line 10", "3 values"]),
         ("MOTIF m1\nletter-probability matrix: alength= 4 w= 2\n" + ROW + "0.5 x 0.0 0.5\n", ["'m1'", "line 10",
                                                                                              "not numeric"]),
         ("MOTIF m1\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5 0.5 0.5\n", ["'m1'", "line 9", "probability"]),
