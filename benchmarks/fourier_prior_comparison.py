@@ -285,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     import tangermeme
 
     meta = {
-        "command": "PYTHONPATH=. python benchmarks/fourier_prior_comparison.py " + " ".join(sys.argv[1:] if argv is None
-                                                                                           else argv),
+        "command": " ".join(["PYTHONPATH=. python benchmarks/fourier_prior_comparison.py",
+                             *(sys.argv[1:] if argv is None else argv)]),
         "mode": "quick" if args.quick else "full",
         "machine": platform.platform(),
         "cpu": _cpu_model(),
