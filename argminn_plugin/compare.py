@@ -302,8 +302,10 @@ def score_motifs(motifs: dict[str, np.ndarray], passes: dict[str, bool], planted
     """Recovered / missed / redundant / unmatched motifs of one method against planted PFMs.
 
     Only quality-passing motifs count. A planted motif is recovered when a passing motif matches it
-    at q < ``q_threshold``; every match beyond the first counts as redundant; a passing motif
-    matching no planted motif is unmatched.
+    at q < ``q_threshold``; every match beyond the first *on the same strand* counts as redundant (a
+    motif and its reverse complement are one motif, as the paper draws them and as ARGMINN learns
+    them in two filters; the same rule as :func:`argminn_plugin.readout.score_against_truth`); a
+    passing motif matching no planted motif is unmatched.
     """
     passing = {k: v for k, v in motifs.items() if passes.get(k, False)}
     table = match_motif_sets(passing, planted, database)
@@ -316,7 +318,10 @@ def score_motifs(motifs: dict[str, np.ndarray], passes: dict[str, bool], planted
         "recovered": sorted(k for k, v in per_planted.items() if v),
         "missed": sorted(k for k, v in per_planted.items() if not v),
         "n_recovered": int(sum(1 for v in per_planted.values() if v)),
-        "n_redundant": int(sum(max(0, len(v) - 1) for v in per_planted.values())),
+        "n_redundant": int(sum(
+            max(0, int(((hits["target"] == k) & (hits["strand"] == strand)).sum()) - 1)
+            for k in planted for strand in "+-"
+        )) if len(hits) else 0,
         "unmatched": sorted(k for k in passing if k not in matched_queries),
         "n_unmatched": int(sum(1 for k in passing if k not in matched_queries)),
         "motifs_per_planted": per_planted,

@@ -257,3 +257,17 @@ def test_compare_cli_reports_bad_parameters(tmp_path, capsys):
     path.write_text(json.dumps({"sequences": "x.fa", "model": str(tmp_path / "missing.pt")}))
     assert main(["compare", "-p", str(path)]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_score_motifs_counts_reverse_complements_as_one_motif():
+    from argminn_plugin.compare import score_motifs
+    from argminn_plugin.motifs import read_motif_database
+
+    database = read_motif_database()
+    ctcf = next(v for k, v in database.items() if k.startswith("MA0139.2"))
+    motifs = {"fwd": ctcf, "rc": ctcf[::-1, ::-1].copy(), "fwd_copy": ctcf.copy()}
+    scores = score_motifs(motifs, {k: True for k in motifs}, {"CTCF": ctcf}, database)
+    assert scores["recovered"] == ["CTCF"] and scores["n_unmatched"] == 0
+    assert scores["n_redundant"] == 1  # the forward copy; the reverse complement is the same motif
+    only_pair = score_motifs({k: motifs[k] for k in ("fwd", "rc")}, {"fwd": True, "rc": True}, {"CTCF": ctcf}, database)
+    assert only_pair["n_redundant"] == 0
