@@ -303,7 +303,7 @@ def run_job(job: dict, allocator: str) -> dict:
         env=env, capture_output=True, text=True, cwd=str(REPO),
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"worker failed ({allocator}):\n{proc.stderr}")
+        raise RuntimeError(f"worker failed ({allocator}, exit status {proc.returncode}):\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
