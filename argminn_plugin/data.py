@@ -1515,6 +1515,22 @@ class _ZeroJitterRandomState(np.random.RandomState):
         return super().randint(low, high, size, dtype)
 
 
+def _checked_track_loci(loci, argname: str, summits: bool, chroms, lengths: dict[str, int], sequences,
+                        signals: list, controls: list | None) -> list[pd.DataFrame]:
+    """Read every BED of ``loci`` on ``chroms`` and check it against the genome and the bigWigs."""
+    tables = []
+    for item in _loci_list(loci, argname):
+        table, source = _read_loci(item, argname, True if summits else False)
+        _check_summits_given(table, source, argname, summits)
+        if chroms is not None:
+            table = table[table["chrom"].isin(chroms)]
+        _check_on_genome(table, source, argname, lengths, str(sequences))
+        _check_track_chroms(signals, "signals", table, source, argname)
+        _check_track_chroms(controls, "controls", table, source, argname)
+        tables.append(table)
+    return tables
+
+
 def profile_dataloader(
     peaks: LociLike | Sequence[LociLike],
     negatives: LociLike | Sequence[LociLike] | None,
@@ -1590,16 +1606,7 @@ def profile_dataloader(
     signals = _check_tracks(signals, "signals")
     controls = None if controls is None else _check_tracks(controls, "controls")
 
-    peak_tables = []
-    for item in _loci_list(peaks, "peaks"):
-        table, source = _read_loci(item, "peaks", True if summits else False)
-        _check_summits_given(table, source, "peaks", summits)
-        if chroms is not None:
-            table = table[table["chrom"].isin(chroms)]
-        _check_on_genome(table, source, "peaks", lengths, str(sequences))
-        _check_track_chroms(signals, "signals", table, source, "peaks")
-        _check_track_chroms(controls, "controls", table, source, "peaks")
-        peak_tables.append(table)
+    peak_tables = _checked_track_loci(peaks, "peaks", summits, chroms, lengths, sequences, signals, controls)
     peak_table = pd.concat(peak_tables, ignore_index=True)
     if len(peak_table) == 0:
         raise ValueError(f"peaks: no interval lies on the chromosomes {chroms}.")
@@ -1706,14 +1713,7 @@ def load_profile_data(
     chroms = _check_chrom_list(chroms, "chroms", lengths, str(sequences))
     signals = _check_tracks(signals, "signals")
     controls = None if controls is None else _check_tracks(controls, "controls")
-    for item in _loci_list(loci, "loci"):
-        table, source = _read_loci(item, "loci", True if summits else False)
-        _check_summits_given(table, source, "loci", summits)
-        if chroms is not None:
-            table = table[table["chrom"].isin(chroms)]
-        _check_on_genome(table, source, "loci", lengths, str(sequences))
-        _check_track_chroms(signals, "signals", table, source, "loci")
-        _check_track_chroms(controls, "controls", table, source, "loci")
+    _checked_track_loci(loci, "loci", summits, chroms, lengths, sequences, signals, controls)
 
     result = extract_loci(
         loci,

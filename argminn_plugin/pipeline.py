@@ -191,6 +191,27 @@ def run_fit(parameters: dict | str | os.PathLike, *, resume: bool = False, outpu
     return model, performance
 
 
+def _fit_inputs(raw: dict, p: dict, output_dir: Path) -> tuple[dict, dict | None]:
+    """Parameters for :func:`run_fit` from a pipeline/compare file, simulating the data first if asked.
+
+    Returns the fit parameters and the paths written by the simulation (None without one).
+    """
+    fit_raw = {k: v for k, v in raw.items() if k in FIT_DEFAULTS or k == "test_sequences"}
+    paths = None
+    if p["simulate"]:
+        sim = {"output_dir": str(output_dir), "random_state": p["random_state"], "prefix": "simulated",
+               **p["simulate"]}
+        if sim["prefix"] == p["name"]:
+            raise ValueError(f"simulate.prefix and name are both {p['name']!r}; the read-out would overwrite the "
+                             "simulated ground truth. Give them different values.")
+        paths = run_simulate(sim)
+        fit_raw = {**SIMULATED_SPLITS, "in_window": sim.get("length", SIMULATE_DEFAULTS["length"]), **fit_raw,
+                   "sequences": paths["fasta"], "loci": paths["peaks"], "negatives": paths["negatives"]}
+    fit_raw.update(p["fit_parameters"])
+    fit_raw["name"] = p["name"]
+    return fit_raw, paths
+
+
 def run_pipeline(parameters: dict | str | os.PathLike | None = None, *, resume: bool = False) -> dict[str, Any]:
     """``argminn pipeline``: optional simulation, then fit and test-set evaluation.
 
@@ -204,20 +225,8 @@ def run_pipeline(parameters: dict | str | os.PathLike | None = None, *, resume: 
     p = merge_parameters(raw, defaults, source=source)
     output_dir = Path(p["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
-    fit_raw = {k: v for k, v in raw.items() if k in FIT_DEFAULTS or k == "test_sequences"}
-    outputs: dict[str, Any] = {}
-    if p["simulate"]:
-        sim = {"output_dir": str(output_dir), "random_state": p["random_state"], "prefix": "simulated",
-               **p["simulate"]}
-        if sim["prefix"] == p["name"]:
-            raise ValueError(f"simulate.prefix and name are both {p['name']!r}; the read-out would overwrite the "
-                             "simulated ground truth. Give them different values.")
-        paths = run_simulate(sim)
-        outputs["simulate"] = paths
-        fit_raw = {**SIMULATED_SPLITS, "in_window": sim.get("length", SIMULATE_DEFAULTS["length"]), **fit_raw,
-                   "sequences": paths["fasta"], "loci": paths["peaks"], "negatives": paths["negatives"]}
-    fit_raw.update(p["fit_parameters"])
-    fit_raw["name"] = p["name"]
+    fit_raw, simulated = _fit_inputs(raw, p, output_dir)
+    outputs: dict[str, Any] = {} if simulated is None else {"simulate": simulated}
     model, performance = run_fit(fit_raw, resume=resume, output_dir=str(output_dir))
     name = output_dir / p["name"]
     outputs.update({
@@ -357,19 +366,8 @@ def run_compare(parameters: dict | str | os.PathLike | None = None) -> dict[str,
             raise ValueError(f"{key}: file not found: {p[key]}")
     output_dir = Path(p["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
-    fit_raw = {k: v for k, v in raw.items() if k in FIT_DEFAULTS or k == "test_sequences"}
-    outputs: dict[str, Any] = {}
-    if p["simulate"]:
-        sim = {"output_dir": str(output_dir), "random_state": p["random_state"], "prefix": "simulated",
-               **p["simulate"]}
-        if sim["prefix"] == p["name"]:
-            raise ValueError(f"simulate.prefix and name are both {p['name']!r}; give them different values.")
-        outputs["simulate"] = run_simulate(sim)
-        fit_raw = {**SIMULATED_SPLITS, "in_window": sim.get("length", SIMULATE_DEFAULTS["length"]), **fit_raw,
-                   "sequences": outputs["simulate"]["fasta"], "loci": outputs["simulate"]["peaks"],
-                   "negatives": outputs["simulate"]["negatives"]}
-    fit_raw.update(p["fit_parameters"])
-    fit_raw["name"] = p["name"]
+    fit_raw, simulated = _fit_inputs(raw, p, output_dir)
+    outputs: dict[str, Any] = {} if simulated is None else {"simulate": simulated}
     prefix = output_dir / p["name"]
     if p["model"] is None:
         model, performance = run_fit(fit_raw, output_dir=str(output_dir))
