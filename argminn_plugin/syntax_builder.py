@@ -75,10 +75,13 @@ class StreamAttentionLayer(nn.Module):
         self.query = nn.Linear(stream_dim, token_dim)
         self.value = nn.Linear(token_dim, token_dim)
         self.key = nn.Linear(token_dim, token_dim) if attention_scores == "query_key" else None
-        self.score_product = BilinearOp("nhd,nlhd->nhl")
+        # Both products are batched matrix products on the tokens' own (N, L', H) layout, so neither
+        # the values nor their gradients are ever permuted into a head-major copy (see forward).
+        self.score_product = BilinearOp()
         self.dropout = nn.Dropout(attention_dropout)
-        self.softmax = nn.Softmax(dim=-1)
-        self.readout_product = BilinearOp("nhl,nlhd->nhd")
+        self.softmax = nn.Softmax(dim=1)
+        self.readout_product = BilinearOp()
+        self.register_buffer("_head_mask", torch.eye(n_heads), persistent=False)
         self.output = nn.Linear(token_dim, token_dim)
         self.output_norm = nn.LayerNorm(token_dim)
         self.ffn_in = nn.Linear(token_dim, token_dim)
@@ -87,15 +90,27 @@ class StreamAttentionLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(stream_dim)
 
     def forward(self, stream: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Update ``stream`` (N, S) from ``tokens`` (N, L', H); returns the new stream and attention (N, n_heads, L')."""
-        n, length, _ = tokens.shape
-        query = self.query(stream).view(n, self.n_heads, self.head_dim)
-        values = self.value(tokens).view(n, length, self.n_heads, self.head_dim)
-        keys = values if self.key is None else self.key(tokens).view(n, length, self.n_heads, self.head_dim)
+        """Update ``stream`` (N, S) from ``tokens`` (N, L', H); returns the new stream and attention (N, n_heads, L').
 
-        logits = self.score_product(query, keys) / math.sqrt(self.head_dim)
-        attention = self.softmax(self.dropout(logits))
-        read = self.readout_product(attention, values).reshape(n, self.n_heads * self.head_dim)
+        Per head h, ``logits[n, h, l] = q[n, h]·v[n, l, h] / sqrt(d)`` and ``read[n, h] = Σ_l a[n, h, l]·v[n, l, h]``.
+        Both are computed as one batched matrix product against all H = heads × d value features: the
+        query enters as a block-diagonal (H, heads) matrix, and the read-out takes the diagonal blocks
+        of the (heads, H) product. That does heads-fold redundant multiply-adds on tiny matrices but
+        keeps every large tensor (values, their gradients) in its contiguous (N, L', H) layout, which
+        is several times faster on a CPU than einsum's permuted copies.
+        """
+        n, length, _ = tokens.shape
+        h, d = self.n_heads, self.head_dim
+        query = self.query(stream).view(n, h, d)
+        values = self.value(tokens)  # (N, L', H)
+        keys = values if self.key is None else self.key(tokens)
+        mask = self._head_mask.to(query.dtype)
+        block_query = (query.unsqueeze(-1) * mask.unsqueeze(1)).reshape(n, h * d, h)  # (N, H, heads)
+
+        logits = self.score_product(keys, block_query) / math.sqrt(d)  # (N, L', heads)
+        attention = self.softmax(self.dropout(logits)).transpose(1, 2)  # (N, heads, L'), softmax over L'
+        blocks = self.readout_product(attention, values)  # (N, heads, H)
+        read = blocks.view(n, h, h, d).diagonal(dim1=1, dim2=2).transpose(1, 2).reshape(n, h * d)
 
         summary = self.output_norm(self.output(read))
         update = self.ffn_norm(self.ffn_out(self.ffn_relu(self.ffn_in(summary))))
