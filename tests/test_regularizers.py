@@ -131,9 +131,26 @@ OVERLAP_SIZES = [
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["fused", "torch"])
+def overlap_backend(request, monkeypatch):
+    """Run a test with the fused numba kernels and with the chunked PyTorch path."""
+    from argminn_plugin import regularizers
+
+    monkeypatch.setattr(regularizers, "_USE_FUSED_KERNELS", request.param == "fused")
+    return request.param
+
+
+def test_fused_overlap_kernels_are_used_on_cpu():
+    from argminn_plugin import _overlap_numba
+
+    assert _overlap_numba.available(torch.zeros(1, 2, 3))
+    assert _overlap_numba.available(torch.zeros(1, 2, 3, dtype=torch.float64))
+    assert not _overlap_numba.available(torch.zeros(1, 2, 3, dtype=torch.float16))
+
+
 @pytest.mark.parametrize("sizes", OVERLAP_SIZES)
 @pytest.mark.parametrize("ignore_inactive", [False, True])
-def test_overlap_matches_loop_values_and_gradients(sizes, ignore_inactive):
+def test_overlap_matches_loop_values_and_gradients(sizes, ignore_inactive, overlap_backend):
     n_examples, n_filters, length, _ = sizes
     activations, weights = _random_case(*sizes, seed=sum(sizes))
     activations.requires_grad_(True)
@@ -161,7 +178,7 @@ def test_overlap_matches_loop_values_and_gradients(sizes, ignore_inactive):
         assert grads_slow[1].abs().max() > 0
 
 
-def test_overlap_matches_loop_on_larger_batch():
+def test_overlap_matches_loop_on_larger_batch(overlap_backend):
     # Large enough (N >= 2K-1) to exercise the chunked float64 convolution path.
     sizes = (12, 3, 9, 3)
     activations, weights = _random_case(*sizes, seed=7)
@@ -170,12 +187,34 @@ def test_overlap_matches_loop_on_larger_batch():
     torch.testing.assert_close(fast, slow, rtol=1e-6, atol=1e-12)
 
 
-def test_overlap_float32_agrees_with_float64():
+def test_overlap_float32_agrees_with_float64(overlap_backend):
     activations, weights = _random_case(16, 8, 120, 10, seed=3)
     reference = filter_overlap_penalty(activations, weights)
     single = filter_overlap_penalty(activations.float(), weights.float())
     assert single.dtype == torch.float32
     torch.testing.assert_close(single.double(), reference, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("ignore_inactive", [False, True])
+def test_fused_and_torch_overlap_agree_on_a_training_sized_batch(dtype, ignore_inactive, monkeypatch):
+    from argminn_plugin import regularizers
+
+    generator = torch.Generator().manual_seed(11)
+    activations = torch.relu(torch.randn(40, 8, 300, generator=generator, dtype=dtype) - 0.5)
+    activations[3] = 0  # an example where no filter fires
+    weights = torch.randn(8, 4, 10, generator=generator, dtype=dtype)
+    results = {}
+    for fused in (True, False):
+        monkeypatch.setattr(regularizers, "_USE_FUSED_KERNELS", fused)
+        acts, w = activations.clone().requires_grad_(True), weights.clone().requires_grad_(True)
+        value = filter_overlap_penalty(acts, w, ignore_inactive=ignore_inactive)
+        coefficients = torch.linspace(0.5, 1.5, value.shape[0], dtype=dtype)
+        results[fused] = (value, *torch.autograd.grad((value * coefficients).sum(), (acts, w)))
+    tolerance = {"rtol": 1e-4, "atol": 1e-7} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-14}
+    for fused_part, torch_part in zip(results[True], results[False]):
+        torch.testing.assert_close(fused_part, torch_part, **tolerance)
+    assert results[True][0].abs().max() > 0 and results[True][2].abs().max() > 0
 
 
 def test_overlap_kernel_entries():
@@ -313,7 +352,7 @@ def _largest_profiled_allocation(function) -> int:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_overlap_largest_allocation_does_not_scale_with_offsets(dtype):
+def test_overlap_largest_allocation_does_not_scale_with_offsets(dtype, overlap_backend):
     n_examples, n_filters, length, width = MEMORY_CASE
     generator = torch.Generator().manual_seed(0)
     activations = torch.relu(torch.randn(n_examples, n_filters, length, generator=generator, dtype=dtype))
