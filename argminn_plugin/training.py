@@ -145,12 +145,15 @@ def compute_loss(
     fourier_freq_limit: int | None = None,
     fourier_positives_only: bool = True,
     create_graph: bool = True,
+    attribution: tuple | None = None,
 ) -> LossComponents:
     """All loss components of one batch from one forward pass.
 
     ``output`` is an ``ARGMINNOutput`` (ARGMINN) or a plain model output. For the Fourier prior,
     ``X`` must have been made to require gradients before that forward pass, so the input gradient
-    reuses it (no second forward).
+    reuses it (no second forward). Alternatively ``attribution=(output_of_rows, X_rows)`` gives the
+    output of a separate forward pass over exactly the rows the prior applies to (see
+    :func:`forward_and_loss`); the prior is then computed from those alone.
     """
     y_hat = output.y if hasattr(output, "activations") else output
     zero = torch.zeros((), device=X.device)
@@ -163,13 +166,17 @@ def compute_loss(
     else:
         overlap = l1 = entropy = zero
     prior = zero
-    if fourier_weight:
+    limit = fourier_freq_limit or max(1, round(0.15 * X.shape[-1]))
+    if fourier_weight and attribution is not None:
+        rows_output, X_rows = attribution
+        rows_y = rows_output.y if hasattr(rows_output, "activations") else rows_output
+        prior = fourier_prior_loss(output_tracks(rows_y, X_rows, create_graph=create_graph), limit).mean()
+    elif fourier_weight:
         status = labels.reshape(-1) == 1
         if not fourier_positives_only:
             status = torch.ones_like(status)
         if status.any():
             tracks = output_tracks(y_hat, X, create_graph=create_graph)
-            limit = fourier_freq_limit or max(1, round(0.15 * X.shape[-1]))
             prior = fourier_prior_loss(tracks[status], limit).mean()
     total = (
         task
@@ -179,6 +186,78 @@ def compute_loss(
         + fourier_weight * prior
     )
     return LossComponents(total, task, profile, count, overlap, l1, entropy, prior)
+
+
+def batch_independent(model: nn.Module) -> bool:
+    """Whether, in the model's current mode, no example's output depends on another example.
+
+    False when a BatchNorm layer is in training mode (its batch statistics couple the examples, and
+    the Fourier prior's input gradient of the batch-summed output then carries cross-example terms
+    that change the attributions materially), True otherwise. Dropout keeps examples independent.
+    """
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
+
+
+def _merge_rows(first, second, order: torch.Tensor):
+    """Outputs of two forward passes over disjoint rows, put back in the batch's order."""
+    if isinstance(first, (tuple, list)):
+        return type(first)(_merge_rows(a, b, order) for a, b in zip(first, second))
+    return torch.cat([first, second])[order]
+
+
+def forward_and_loss(
+    model: nn.Module,
+    forward,
+    X: torch.Tensor,
+    X_ctl: torch.Tensor | None,
+    y: torch.Tensor,
+    labels: torch.Tensor,
+    weights: dict,
+    *,
+    fourier_weight: float = 0.0,
+    fourier_freq_limit: int | None = None,
+    fourier_positives_only: bool = True,
+    split: bool | str = "auto",
+) -> LossComponents:
+    """One batch's forward pass(es) and :func:`compute_loss`, as :func:`fit` runs them.
+
+    With the Fourier prior on positives only, a batch-independent model (no BatchNorm in training
+    mode, e.g. ``bpnetlite.BPNet``; see :func:`batch_independent`) is run as two forward passes, one
+    over the positives with ``X`` requiring gradients and one over the rest without, so the double
+    back-propagation of the prior covers only the rows it applies to. The loss, the prior and every
+    gradient are the same as with one pass over the whole batch; only the work changes. Models
+    with training-mode BatchNorm (ARGMINN) always take one pass, because the prior's input gradient
+    is that of the whole batch's summed output there. ``split`` forces (True) or forbids (False) the
+    two passes. ``forward(X, X_ctl)`` runs the model; ``X`` must not already require gradients.
+    """
+    status = labels.reshape(-1) == 1
+    if split == "auto":
+        split = fourier_positives_only and batch_independent(model)
+    use_split = bool(fourier_weight) and bool(split) and fourier_positives_only and 0 < int(status.sum()) < len(status)
+    if not use_split:
+        if fourier_weight:
+            X = X.detach().requires_grad_(True)
+        output = forward(X, X_ctl)
+        return compute_loss(model, output, X, y, labels, weights, fourier_weight=fourier_weight,
+                            fourier_freq_limit=fourier_freq_limit, fourier_positives_only=fourier_positives_only)
+    positives, others = status.nonzero().squeeze(1), (~status).nonzero().squeeze(1)
+    order = torch.argsort(torch.cat([positives, others]))
+    X_pos = X[positives].detach().requires_grad_(True)
+    out_pos = forward(X_pos, None if X_ctl is None else X_ctl[positives])
+    out_other = forward(X[others], None if X_ctl is None else X_ctl[others])
+    if hasattr(out_pos, "activations"):  # an ARGMINNOutput: merge every field
+        output = type(out_pos)(*(_merge_rows(a, b, order) for a, b in zip(out_pos, out_other)))
+    else:
+        output = _merge_rows(out_pos, out_other, order)
+    return compute_loss(model, output, X, y, labels, weights, fourier_weight=fourier_weight,
+                        fourier_freq_limit=fourier_freq_limit, fourier_positives_only=True,
+                        attribution=(out_pos, X_pos))
+
+
+def backward_parameters(loss: torch.Tensor, model: nn.Module) -> None:
+    """``loss.backward()`` restricted to the trainable parameters (no gradient for the input batch)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    torch.autograd.backward(loss, inputs=parameters)
 
 
 def _validate(model, X_valid, X_ctl_valid, y_valid, batch_size, device) -> dict:
@@ -398,24 +477,23 @@ def fit(
             X_ctl = None if X_ctl is None else X_ctl.to(device).float()
             if reverse_complement:
                 X, X_ctl, y, labels = _reverse_complement_batch(X, X_ctl, y, labels, y.ndim == 3)
-            if fourier_weight:
-                X.requires_grad_(True)
             n_batches += 1
             optimizer.zero_grad(set_to_none=True)
             # A skipped batch must leave no trace: its forward pass has already updated BatchNorm's
             # running statistics (NaN inputs would make every later prediction NaN), so keep a copy.
             saved_buffers = [b.detach().clone() for b in model.buffers()]
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_autocast):
-                output = stepper(X, X_ctl)
-                components = compute_loss(
-                    model, output, X, y, labels, weights, fourier_weight=fourier_weight,
+                # DDP allows one forward pass per backward pass, so no split into two passes there.
+                components = forward_and_loss(
+                    model, stepper, X, X_ctl, y, labels, weights, fourier_weight=fourier_weight,
                     fourier_freq_limit=fourier_freq_limit, fourier_positives_only=fourier_positives_only,
+                    split="auto" if world == 1 else False,
                 )
             if not _on_every_rank(torch.isfinite(components.total), world):
                 _restore_buffers(model, saved_buffers)
                 skipped += 1
                 continue
-            (components.total * share).backward()
+            backward_parameters(components.total * share, model)
             norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip else math.inf)
             if not torch.isfinite(norm):
                 optimizer.zero_grad(set_to_none=True)
@@ -444,7 +522,7 @@ def fit(
         means = {k: v / done for k, v in sums.items()}
 
         tic = time.time()
-        profile = isinstance(getattr(output, "y", output), (tuple, list))
+        profile = y.ndim == 3  # profile targets are (N, strands, length), binary ones (N, tasks)
         if X_valid is not None:
             valid = _validate(model, X_valid, X_ctl_valid, y_valid, batch_size, device)
             select = valid["Validation Loss"]

@@ -152,7 +152,7 @@ def build_case(spec: dict, seed: int):
     import torch
 
     from argminn_plugin.model import ARGMINN
-    from argminn_plugin.training import compute_loss
+    from argminn_plugin.training import backward_parameters, forward_and_loss
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -189,13 +189,13 @@ def build_case(spec: dict, seed: int):
     fourier_weight = float(spec["fourier_weight"])
 
     def step() -> float:
+        # The order of argminn_plugin.training.fit: forward_and_loss (which, for the prior on
+        # positives only, runs a batch-independent model as two passes), backward_parameters, clip, Adam.
         optimizer.zero_grad(set_to_none=True)
         X = X_base.clone()  # a fresh batch tensor, as a data loader would hand over
-        if fourier_weight:
-            X.requires_grad_(True)
-        output = forward(X)
-        components = compute_loss(model, output, X, y, labels, weights, fourier_weight=fourier_weight)
-        components.total.backward()
+        components = forward_and_loss(model, lambda a, _ctl: forward(a), X, None, y, labels, weights,
+                                      fourier_weight=fourier_weight)
+        backward_parameters(components.total, model)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         return float(components.total.detach())

@@ -643,3 +643,68 @@ def test_no_validation_data_selects_by_training_loss():
     task = list(log["Training Task Loss"])
     assert saved_flags(log) == [True, task[1] < task[0]]
     assert math.isfinite(task[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Fourier prior on positives only: two forward passes for batch-independent models
+
+
+def _prior_case(model, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    X = random_one_hot(10, 120, generator).double()
+    labels = torch.tensor([1, 0, 0, 1, 1, 0, 1, 0, 0, 1])
+    return X, labels
+
+
+def _loss_and_grads(model, X, X_ctl, y, labels, fourier_weight, split):
+    from argminn_plugin.training import backward_parameters, forward_and_loss
+
+    model.zero_grad(set_to_none=True)
+    components = forward_and_loss(model, lambda a, b: model(a) if b is None else model(a, b), X, X_ctl, y, labels,
+                                  {}, fourier_weight=fourier_weight, split=split)
+    backward_parameters(components.total, model)
+    return components, [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+
+def test_split_prior_equals_one_pass_for_bpnet():
+    torch.manual_seed(0)
+    model = BPNet(n_filters=8, n_layers=2, n_outputs=2, n_control_tracks=0, trimming=20, verbose=False).double()
+    X, labels = _prior_case(model)
+    y = torch.poisson(torch.full((10, 2, 80), 2.0), generator=torch.Generator().manual_seed(1)).double()
+    one, grads_one = _loss_and_grads(model, X, None, y, labels, 50.0, split=False)
+    two, grads_two = _loss_and_grads(model, X, None, y, labels, 50.0, split=True)
+    assert one.fourier_prior > 0
+    for a, b in zip(one, two):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    for a, b in zip(grads_one, grads_two):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+    # The prior contributes to the gradients, so the comparison above covers its double back-propagation.
+    _, grads_task = _loss_and_grads(model, X, None, y, labels, 0.0, split=False)
+    assert max((a - b).abs().max() for a, b in zip(grads_one, grads_task)) > 1e-6
+
+
+def test_batch_independence_decides_the_split():
+    from argminn_plugin.training import batch_independent
+
+    argminn = ARGMINN(n_filters=4, filter_width=5, n_attention_layers=1)
+    bpnet = BPNet(n_filters=4, n_layers=1, n_outputs=1, n_control_tracks=0, trimming=10, verbose=False)
+    assert not batch_independent(argminn.train())
+    assert batch_independent(argminn.eval())
+    assert batch_independent(bpnet.train())
+
+
+def test_argminn_prior_is_not_split_because_batchnorm_couples_the_rows():
+    # With training-mode BatchNorm the whole batch's summed output is what the prior explains; a
+    # split into positive and negative passes would change it, which is why "auto" never splits here.
+    torch.manual_seed(0)
+    model = ARGMINN(n_filters=4, filter_width=5, n_attention_layers=1).double().train()
+    X, labels = _prior_case(model)
+    y = labels.double().reshape(-1, 1)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    auto, _ = _loss_and_grads(model, X, None, y, labels, 1.0, split="auto")
+    model.load_state_dict(state)
+    one, _ = _loss_and_grads(model, X, None, y, labels, 1.0, split=False)
+    model.load_state_dict(state)
+    forced, _ = _loss_and_grads(model, X, None, y, labels, 1.0, split=True)
+    torch.testing.assert_close(auto.fourier_prior, one.fourier_prior)
+    assert not torch.isclose(forced.fourier_prior, one.fourier_prior, rtol=1e-6)
