@@ -8,6 +8,8 @@ weight used at a given epoch:
   filters that fire next to a stronger filter, at an offset where both look at the same bases, to
   shrink. Its F×F×(2K−1) kernel factorises, so it is computed from small matrix products and a
   gather of each position's top-filter window: time O(N·F·L'·(2K−1)) and no N·F·L'·(2K−1) tensor.
+  On the CPU (float32/float64) the per-position work runs in fused numba kernels
+  (``_overlap_numba``); elsewhere in the chunked PyTorch implementation below.
 * :func:`filter_l1_penalty`: L_L1 = Σ|W| (§3.3), one number for the whole batch.
 * :func:`attention_entropy_penalty`: the per-example entropy of the stream-attention weights (§3.4).
 * :func:`log_ramp_schedule`, :func:`scheduled_weight`, :func:`schedule_weights` and
