@@ -205,13 +205,22 @@ _ALLOWED_TYPES.update({"baseline_model": (str, os.PathLike), "baseline_epochs": 
 
 
 def embedded_compare_parameters() -> dict[str, Any]:
-    """Parameters of ``argminn compare`` with no arguments: the embedded GATA3 job at reduced size.
+    """Parameters of ``argminn compare`` with no arguments: the embedded GATA3 job, side by side.
 
-    2,000 training sequences and 12 epochs for both models, 300 held-out positives compared, 10
-    references per sequence, so the job finishes in a few minutes on 2 CPU cores.
+    ARGMINN trains exactly as in :func:`embedded_default_parameters` (6,000 training sequences,
+    40 epochs of the "genomic" schedule, one attention layer). The standard CNN trains for 20
+    epochs at learning rate 1e-2 (at the paper's 1e-3 it stays near chance this short run). The
+    comparison needs more held-out positives than the shipped 500-positive test fold: on 500
+    sequences of 101 bp TF-MoDISco keeps only about 110-120 positive seqlets and finds no pattern
+    for either model, and at 12 epochs on 2,000 training sequences no ARGMINN filter passes the
+    quality filter either. So 10 % of the training file (1,538 positives and their dinucleotide
+    shuffles) is held out as the test split, and 1,500 of its positives are compared, with 10
+    references per sequence. About 6 minutes on a busy 2-core CPU (``benchmarks/README.md``).
     """
-    return {**embedded_default_parameters(), "max_sequences": 2000, "max_epochs": 12, "compare_max_sequences": 300,
-            "n_shuffles": 10}
+    parameters = {**embedded_default_parameters(), "test_fraction": 0.1, "baseline_lr": 0.01, "baseline_epochs": 20,
+                  "compare_max_sequences": 1500, "n_shuffles": 10}
+    del parameters["test_sequences"]
+    return parameters
 
 
 def resource_path(*parts: str) -> Path:

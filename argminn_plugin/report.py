@@ -7,7 +7,8 @@ inline and there is no JavaScript. It shows
    the ARGMINN attributions and from the baseline's, and its best database (JASPAR) match, each
    with the TOMTOM q-value;
 2. the MoDISco patterns of each model with their database matches;
-3. the tables (motifs, scores against the truth, instance overlaps, best cross-matches);
+3. the tables (predictive performance of both models when ``summary["performance"]`` holds it,
+   motifs, scores against the truth, instance overlaps, best cross-matches);
 4. example sequences: the summed projected DeepLIFT-SHAP attributions of both models, with every
    instance set (ARGMINN calls, seqlets, FIMO hits, planted truth) drawn as tracks beneath.
 
@@ -176,6 +177,11 @@ def render_html(result, *, title: str = "ARGMINN vs DeepLIFT-SHAP / TF-MoDISco",
     parts.append(f"<p>{s['n_sequences']} sequences of {s['length']} bp; baseline {html.escape(s['baseline'])}; "
                  f"DeepLIFT-SHAP with {s['parameters']['n_shuffles']} dinucleotide shuffles; FIMO p &lt; "
                  f"{s['parameters']['fimo_threshold']}; matches at q &lt; {s['parameters']['q_threshold']}.</p>")
+    if s.get("performance"):
+        split = s.get("split", "held-out")
+        perf = pd.DataFrame([{"model": model, **{k: v for k, v in numbers.items()}}
+                             for model, numbers in s["performance"].items()])
+        parts.append(f"<h2>Predictive performance ({html.escape(str(split))})</h2>" + _table(perf))
     counts = pd.DataFrame({"method": list(s["n_motifs"]), "motifs": list(s["n_motifs"].values()),
                            "passing quality filter": [s["n_passing"][m] for m in s["n_motifs"]]})
     parts.append("<h2>Motif counts</h2>" + _table(counts))

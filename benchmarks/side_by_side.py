@@ -14,18 +14,20 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import subprocess
 import time
 from pathlib import Path
 
 import torch
 
+import argminn_plugin
 from argminn_plugin import ARGMINN
 from argminn_plugin.baselines import StandardCNN
 from argminn_plugin.compare import side_by_side, write_comparison
 from argminn_plugin.report import write_html_report
 from argminn_plugin.simulate import SimulatedBatches, simulate_sequences
-from argminn_plugin.training import fit
+from argminn_plugin.training import _validate, fit
 
 
 def train(model, grammar, epochs, batches, length, seed, schedule, name):
@@ -37,6 +39,12 @@ def train(model, grammar, epochs, batches, length, seed, schedule, name):
         optimizer, X_valid=valid.X, y_valid=valid.y.float().reshape(-1, 1), max_epochs=epochs, device="cpu",
         random_state=seed, schedule=schedule, reverse_complement=True, verbose=False, progress=False)
     return time.time() - tic
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far (on a shared machine, wall time says little)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None):
@@ -53,6 +61,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--note", default="", help="free text kept in the meta file (e.g. where the package came from)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -72,16 +81,23 @@ def main(argv=None):
 
     sim = simulate_sequences(args.grammar, args.n_eval, args.n_eval, length=args.length, random_state=4242)
     X_pos = sim.X[: args.n_eval]  # positives come first
+    y_eval = sim.y.float().reshape(-1, 1)
+    performance = {label: {k.replace("Validation ", "test_").lower().replace(" ", "_"): v
+                           for k, v in _validate(m.eval(), sim.X, None, y_eval, 256, "cpu").items()}
+                   for label, m in (("argminn", model), ("baseline", baseline))}
     truth = sim.instances[sim.instances["example_idx"] < args.n_eval]
     tic = time.time()
     result = side_by_side(model.eval(), baseline.eval(), X_pos, truth=truth, planted=sim.motifs,
                           n_shuffles=args.n_shuffles, statistics_X=sim.X, random_state=args.seed)
     times["comparison_s"] = time.time() - tic
+    result.summary["performance"] = performance
+    result.summary["split"] = f"simulated test set: {args.n_eval} positives + {args.n_eval} negatives (seed 4242)"
     prefix = out / f"side_by_side_{args.grammar}"
     files = write_comparison(result, prefix)
     write_html_report(result, f"{prefix}.compare.html")
     meta = {
-        "grammar": args.grammar, "arguments": vars(args), "times": times,
+        "grammar": args.grammar, "arguments": vars(args), "times": times, "performance": performance,
+        "package": str(Path(argminn_plugin.__file__).parent), "cpu_s": _cpu_seconds(), "note": args.note,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=Path(__file__).parent).stdout.strip(),
         "torch": torch.__version__, "machine": platform.platform(), "processor": platform.processor(),

@@ -271,3 +271,31 @@ def test_score_motifs_counts_reverse_complements_as_one_motif():
     assert scores["n_redundant"] == 1  # the forward copy; the reverse complement is the same motif
     only_pair = score_motifs({k: motifs[k] for k in ("fwd", "rc")}, {"fwd": True, "rc": True}, {"CTCF": ctcf}, database)
     assert only_pair["n_redundant"] == 0
+
+
+def _empty_result(summary_extra: dict):
+    from argminn_plugin.compare import ComparisonResult
+
+    motifs = pd.DataFrame(columns=["method", "motif", "group", "length", "mean_ic", "total_ic", "passes", "n_seqlets",
+                                   "jaspar_match", "jaspar_p", "jaspar_q", "jaspar_strand"])
+    summary = {"n_sequences": 2, "length": LENGTH, "baseline": "StandardCNN",
+               "parameters": {"n_shuffles": 3, "fimo_threshold": 1e-4, "q_threshold": 0.05},
+               "n_motifs": {"argminn": 0}, "n_passing": {"argminn": 0}, **summary_extra}
+    empty = pd.DataFrame()
+    return ComparisonResult(motifs, empty, pd.DataFrame(columns=["is_best"]),
+                            pd.DataFrame(columns=["source", "example_idx", "start", "end"]), empty, empty, empty,
+                            summary, {"argminn": {}}, torch.zeros(2, 4, LENGTH))
+
+
+def test_html_report_shows_predictive_performance():
+    from argminn_plugin.report import render_html
+
+    performance = {"argminn": {"test_auroc": 0.8123, "test_loss": 0.5},
+                   "baseline": {"test_auroc": 0.7341, "test_loss": 0.6}}
+    text = render_html(_empty_result({"performance": performance, "split": "test"}), n_examples=0)
+    assert "Predictive performance (test)" in text
+    section = text.split("Predictive performance", 1)[1].split("<h2>", 1)[0]
+    assert "0.812" in section and "0.734" in section and "baseline" in section and "test_auroc" in section
+    assert "No ARGMINN filter passes" in text
+    # without performance numbers (side_by_side alone) there is no such section
+    assert "Predictive performance" not in render_html(_empty_result({}), n_examples=0)

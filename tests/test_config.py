@@ -10,11 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from argminn_plugin.config import (
+    COMPARE_DEFAULTS,
     FIT_DEFAULTS,
     MODEL_KEYS,
     PIPELINE_DEFAULTS,
     REQUIRED,
     SIMULATE_DEFAULTS,
+    embedded_compare_parameters,
     embedded_default_parameters,
     merge_parameters,
     read_parameters,
@@ -62,6 +64,25 @@ def test_embedded_default_parameters_are_valid_and_ship_their_data():
     for key in ("sequences", "test_sequences"):
         with open(merged[key], "rb") as handle:
             assert handle.read(2) == b"\x1f\x8b", f"{key} should be a gzip file shipped in the package"
+    assert json.loads(json.dumps(parameters)) == parameters
+
+
+def test_embedded_compare_parameters_hold_out_enough_positives():
+    """``argminn compare`` with no arguments: ARGMINN trains as the pipeline default, and the held-out
+    split of the shipped training file has at least as many positives as are compared."""
+    from argminn_plugin.data import read_sequence_table
+
+    parameters = embedded_compare_parameters()
+    merged = merge_quietly(parameters, {**COMPARE_DEFAULTS, "test_sequences": None})
+    assert merged["test_sequences"] is None  # the shipped 500-positive fold is too small for MoDISco
+    pipeline = embedded_default_parameters()
+    for key in ("max_sequences", "max_epochs", "n_filters", "filter_width", "n_attention_layers", "schedule"):
+        assert merged[key] == pipeline[key], key
+    table = read_sequence_table(merged["sequences"])
+    n_positive_groups = int((table.labels == 1).sum())  # a positive and its shuffle form one group
+    assert (table.labels == 1).all()
+    assert round(merged["test_fraction"] * n_positive_groups) >= merged["compare_max_sequences"] >= 1000
+    assert merged["baseline_lr"] > COMPARE_DEFAULTS["baseline_lr"] and merged["baseline_epochs"] >= 10
     assert json.loads(json.dumps(parameters)) == parameters
 
 
