@@ -482,7 +482,10 @@ def markdown(report: dict) -> str:
         f"(64 filters, 8 layers, 2 outputs, no controls): batch {s['bpnet_batch']} x {s['bpnet_length']} bp -> "
         f"{s['bpnet_out']} bp profile, Poisson(0.5) counts. Regularisers on = {s['regs_on_weights']}; off = all 0 "
         "(the package still evaluates the terms without gradients for its log).",
-        "- One step = zero_grad, forward(_with_interims), `compute_loss`, backward, clip_grad_norm_(1), Adam.",
+        "- One step = zero_grad, `training.forward_and_loss` (forward pass(es) + `compute_loss`; with the prior "
+        "on positives only, a model without training-mode BatchNorm, i.e. BPNet, runs positives and the rest as "
+        "two passes), `training.backward_parameters`, clip_grad_norm_(1), Adam — the order of `fit`. Labels are "
+        "about half positive.",
         "- `cpu ms`: process CPU time per step (all threads). `peak MB`: peak RSS of a step over the trimmed RSS "
         "before it (`VmHWM` reset through /proc/self/clear_refs); `cold MB`: the same for the very first step.",
         "",
@@ -548,6 +551,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every worker (default 2)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 6 steps, 1 warm-up step")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="output folder")
+    parser.add_argument("--name", default="training_speed",
+                        help="stem of the output files, <out>/<name>.json and .md (default training_speed)")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--length", type=int, default=500)
     parser.add_argument("--bpnet-batch", type=int, default=16)
@@ -570,7 +575,7 @@ def main(argv=None) -> None:
         return
     if args.render:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "training_speed.md").write_text(markdown(json.loads(args.render.read_text())))
+        (args.out / f"{args.name}.md").write_text(markdown(json.loads(args.render.read_text())))
         return
     if args.profile:
         groups = build_variants(args.batch, args.length, args.bpnet_batch, args.bpnet_length, args.bpnet_out)
@@ -584,8 +589,8 @@ def main(argv=None) -> None:
 
     report = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "training_speed.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "training_speed.md").write_text(markdown(report))
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(report))
     print(markdown(report))
 
 
