@@ -16,8 +16,8 @@ filter's own window, subtracted position by position.
 Compared with the chunked PyTorch path (``regularizers._OverlapTerms``) this avoids the batched
 products with one-hot "picked" tensors and the per-offset scatters, and is 2–3× faster on a CPU.
 Examples are processed in blocks whose (T, block, L' + T − 1) temporaries hold about 2**19
-elements, so memory does not grow with the batch and a block stays in cache; the backward pass
-rebuilds the padded block instead of keeping it. Only float32 and float64 CPU tensors take this path.
+elements, so a block stays in cache and those temporaries do not grow with the batch; only the
+padded activations (the size of the activations) are kept for the backward pass. Only float32 and float64 CPU tensors take this path.
 """
 
 from __future__ import annotations
@@ -171,6 +171,7 @@ class _FusedOverlapTerms(torch.autograd.Function):
         top = torch.empty(n, length, dtype=torch.int64)
         out = activations.new_empty(n, length)
         s_a_np, s_b_np = s_a.numpy(), s_b.numpy()
+        padded_blocks = []
         with _LOCK:
             _use_torch_threads()
             for start, stop in _blocks(n, n_offsets, width):
@@ -180,34 +181,33 @@ class _FusedOverlapTerms(torch.autograd.Function):
                 _prepare(activations[start:stop].numpy(), pad, bool(ignore_inactive), a_pad.numpy(), top_block)
                 projected = torch.mm(s_b.t(), a_pad.view(n_filters, m * width)).view(n_offsets, m, width)
                 _forward(a_pad.numpy(), projected.numpy(), top_block, s_a_np, s_b_np, out[start:stop].numpy())
-        ctx.save_for_backward(activations, top, s_a, s_b)
+                padded_blocks.append(a_pad)  # kept for the backward pass (as large as the activations)
+        ctx.save_for_backward(top, s_a, s_b, *padded_blocks)
+        ctx.shape = (n, n_filters, length)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        activations, top, s_a, s_b = ctx.saved_tensors
-        n, n_filters, length = activations.shape
+        top, s_a, s_b, *padded_blocks = ctx.saved_tensors
+        n, n_filters, length = ctx.shape
         n_offsets = s_a.shape[1]
         pad = (n_offsets - 1) // 2
         width = length + 2 * pad
-        grad = grad.to(activations.dtype).contiguous()
-        from_shifted = activations.new_zeros(n, n_filters, n_offsets)
-        from_window = activations.new_zeros(n, n_filters, n_offsets)
-        from_projected = activations.new_zeros(n_filters, n_offsets)
-        d_activations = activations.new_empty(n, n_filters, length)
+        grad = grad.to(s_a.dtype).contiguous()
+        from_shifted = s_a.new_zeros(n, n_filters, n_offsets)
+        from_window = s_a.new_zeros(n, n_filters, n_offsets)
+        from_projected = s_a.new_zeros(n_filters, n_offsets)
+        d_activations = s_a.new_empty(n, n_filters, length)
         own_weight = (s_a * s_b).contiguous().numpy()
-        scratch_top = torch.empty(n, length, dtype=torch.int64)
         with _LOCK:
             _use_torch_threads()
-            for start, stop in _blocks(n, n_offsets, width):
+            for (start, stop), a_pad in zip(_blocks(n, n_offsets, width), padded_blocks):
                 m = stop - start
                 top_block, grad_block = top[start:stop].numpy(), grad[start:stop].numpy()
-                a_pad = activations.new_empty(n_filters, m, width)  # rebuilt, not kept from the forward pass
-                _prepare(activations[start:stop].numpy(), pad, False, a_pad.numpy(), scratch_top[start:stop].numpy())
                 flat = a_pad.view(n_filters, m * width)
                 projected = torch.mm(s_b.t(), flat).view(n_offsets, m, width)
-                q = activations.new_empty(n_offsets, m, width)
+                q = s_a.new_empty(n_offsets, m, width)
                 _backward_positions(a_pad.numpy(), projected.numpy(), top_block, s_a.numpy(), grad_block, q.numpy(),
                                     from_shifted[start:stop].numpy(), from_window[start:stop].numpy())
                 q_flat = q.view(n_offsets, m * width)
