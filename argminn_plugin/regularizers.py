@@ -310,9 +310,10 @@ def filter_overlap_penalty(
 
     s_a, s_b, z = _overlap_masses(weights)  # (F, 2K-1) each, ()
 
+    normaliser = length * n_filters * (2 * width - 1)
     if _USE_FUSED_KERNELS and _overlap_numba.available(activations):
         # float32/float64 on the CPU: the fused numba kernels (same terms, fewer passes over memory).
-        per_position = _overlap_numba.overlap_per_position(activations, s_a, s_b, ignore_inactive)
+        return _overlap_numba.overlap_per_example(activations, s_a, s_b, ignore_inactive) / (normaliser * z)
     else:
         # Top filter per position; torch.max returns the first maximal index, so ties go to the lowest
         # filter. (On the CPU, max(dim=1) is several times faster than argmax(dim=1) for this layout.)
@@ -322,7 +323,6 @@ def filter_overlap_penalty(
             active = top_value.squeeze(1) > 0
             per_position = per_position * active.to(dtype)
 
-    normaliser = length * n_filters * (2 * width - 1)
     return per_position.sum(dim=1) / (normaliser * z)
 
 
