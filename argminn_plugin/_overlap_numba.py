@@ -24,6 +24,7 @@ elements, so a block stays in cache and those temporaries do not grow with the b
 of the activations) and (N, F, T) tables are kept for the backward pass. Only float32 and float64
 CPU tensors take this path; the chunked PyTorch path (``regularizers._OverlapTerms``) serves the rest.
 """
+
 from __future__ import annotations
 
 import torch
