@@ -27,25 +27,18 @@ CPU tensors take this path; the chunked PyTorch path (``regularizers._OverlapTer
 
 from __future__ import annotations
 
-import torch
-
-import os
 import threading
+
+import torch
 
 try:  # numba is a dependency, but the PyTorch path must keep working without it
     import numba
     from numba import njit, prange
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
-else:
-    # numba's OpenMP layer shares libgomp with PyTorch and, once started, makes PyTorch's own
-    # parallel regions run on every core whatever ``torch.set_num_threads`` says. The workqueue
-    # layer has its own plain threads and leaves PyTorch's thread count alone; it must not be
-    # entered from two Python threads at once, hence the lock below. A layer chosen by the user
-    # (NUMBA_THREADING_LAYER) is respected.
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER = "workqueue"
 
+# The package's __init__ selects numba's "workqueue" threading layer (see there); that layer must not
+# be entered from two Python threads at once, hence this lock around every kernel launch.
 _LOCK = threading.Lock()
 
 __all__ = ["available", "overlap_per_example"]

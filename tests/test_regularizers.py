@@ -704,3 +704,27 @@ def test_schedule_weights():
 def test_schedule_weights_errors(schedule, epoch, match):
     with pytest.raises(ValueError, match=match):
         schedule_weights(schedule, epoch)
+
+
+@pytest.mark.parametrize("user_layer", [None, "omp"])
+def test_importing_the_package_selects_numbas_workqueue_layer(user_layer):
+    # numba's OpenMP layer, once started by any parallel numba function (ours, tangermeme's,
+    # memelite's), shares libgomp with PyTorch and can put it on every core; the package selects
+    # "workqueue" unless the user chose a layer.
+    script = textwrap.dedent(
+        """
+        import torch
+        import argminn_plugin
+        import numba
+        from argminn_plugin.regularizers import filter_overlap_penalty
+        filter_overlap_penalty(torch.rand(8, 8, 300), torch.rand(8, 4, 10))
+        print(numba.threading_layer())
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    if user_layer:
+        env["NUMBA_THREADING_LAYER"] = user_layer
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                               timeout=300, check=True)
+    assert completed.stdout.split()[-1] == (user_layer or "workqueue")
