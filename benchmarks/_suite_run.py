@@ -52,14 +52,18 @@ class Size:
     real_epochs: int
     seeds: tuple[int, ...]
     attention_layers_multi: int  # ARGMINN attention layers for multi-motif grammars (1 for "single")
+    burn_in_fraction: float = 0.25  # of the regulariser schedule (§3.5: 10 of 40 epochs)
+    ramp_fraction: float = 0.5  # (§3.5: 20 of 40 epochs); the rest is the plateau
+    sim_schedule: str = "simulation"  # ARGMINN regulariser preset for simulated data (§3.5)
+    lr_after_burn_in: float | None = None  # ARGMINN: Adam learning rate once the regularisers start
 
 
 SIZES = {
     "tiny": Size("tiny", length=80, epochs=2, batches=2, batch_size=16, lr=3e-3, n_valid=16, n_test=16, n_shuffles=2,
                  modisco_max_seqlets=100, real_max_train=200, real_epochs=1, seeds=(0,), attention_layers_multi=1),
-    "reduced": Size("reduced", length=200, epochs=16, batches=20, batch_size=64, lr=3e-3, n_valid=256, n_test=300,
-                    n_shuffles=10, modisco_max_seqlets=500, real_max_train=4000, real_epochs=12, seeds=(0, 1),
-                    attention_layers_multi=2),
+    "reduced": Size("reduced", length=100, epochs=40, batches=25, batch_size=32, lr=3e-3, n_valid=256, n_test=300,
+                    n_shuffles=10, modisco_max_seqlets=500, real_max_train=2000, real_epochs=20, seeds=(0, 1),
+                    attention_layers_multi=2, lr_after_burn_in=1e-3),
     "full": Size("full", length=500, epochs=40, batches=100, batch_size=64, lr=1e-3, n_valid=640, n_test=1000,
                  n_shuffles=20, modisco_max_seqlets=2000, real_max_train=None, real_epochs=40, seeds=(0, 1, 2, 3, 4),
                  attention_layers_multi=4),
@@ -244,16 +248,18 @@ def real_data(ds: Dataset, size: Size, seed: int) -> Data:
 # --------------------------------------------------------------------------------------------------
 
 
-def compressed_schedule(preset: str, epochs: int) -> dict[str, list[float]] | str:
-    """The paper's schedule (``argminn.md`` §3.5: 10 epochs off, 20-epoch log ramp, 10 at the plateau)
-    compressed to ``epochs`` with the same 1 : 2 : 1 proportions; the preset itself for 40 epochs."""
+def compressed_schedule(preset: str, epochs: int, burn_in_fraction: float = 0.25,
+                        ramp_fraction: float = 0.5) -> dict[str, list[float]] | str:
+    """The paper's schedule (``argminn.md`` §3.5: 10 epochs off, 20-epoch log ramp, 10 at the plateau,
+    i.e. fractions 0.25 / 0.5 / 0.25) with its end values, over ``epochs`` epochs split by the given
+    fractions; the preset itself for 40 epochs at the paper's fractions."""
     from argminn_plugin.regularizers import log_ramp_schedule
 
-    if epochs == 40:
+    if epochs == 40 and (burn_in_fraction, ramp_fraction) == (0.25, 0.5):
         return preset
     ends = {"simulation": ((0.5, 5.0), (-3.0, -2.0)), "genomic": ((0.5, 4.0), (-4.0, -3.0))}[preset]
-    burn_in = epochs // 4
-    steps = max(2, epochs // 2)
+    burn_in = int(round(epochs * burn_in_fraction))
+    steps = max(2, int(round(epochs * ramp_fraction)))
     burn_out = max(0, epochs - burn_in - steps)
     if epochs < 4:
         burn_in, steps, burn_out = 0, max(2, epochs), 0
@@ -286,8 +292,15 @@ def train_model(model, method: str, ds: Dataset, data: Data, size: Size, seed: i
 
     is_argminn = method in ("argminn", "argminn_fourier")
     model.name = str(work / method)
-    schedule = compressed_schedule("simulation" if ds.kind == "sim" else "genomic", data.epochs) if is_argminn else None
-    fit(model, data.train, torch.optim.Adam(model.parameters(), lr=size.lr), X_valid=data.X_valid,
+    schedule = (compressed_schedule(size.sim_schedule if ds.kind == "sim" else "genomic", data.epochs,
+                                    size.burn_in_fraction, size.ramp_fraction) if is_argminn else None)
+    optimizer = torch.optim.Adam(model.parameters(), lr=size.lr)
+    scheduler = None
+    if is_argminn and size.lr_after_burn_in is not None:
+        burn_in = int(round(data.epochs * size.burn_in_fraction))
+        factor = size.lr_after_burn_in / size.lr
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0 if epoch < burn_in else factor)
+    fit(model, data.train, optimizer, scheduler, X_valid=data.X_valid,
         y_valid=data.y_valid, max_epochs=data.epochs, device="cpu", random_state=seed, schedule=schedule,
         fourier_weight=1.0 if method == "argminn_fourier" else 0.0, reverse_complement=data.fit_reverse_complement,
         verbose=False, progress=False)
@@ -479,3 +492,22 @@ def run_dataset_seed(ds: Dataset, size: Size, seed: int, methods: tuple[str, ...
             f"motifs {({k: summary[k] for k in summary if k.startswith('n_')})}; "
             + "; ".join(f"{k} P {v['precision']} R {v['recall']}" for k, v in record.get("instances", {}).items()))
     return records
+
+
+_DB: dict | None = None
+
+
+def pair_worker(task: tuple) -> tuple:
+    """Run one (dataset, seed) in a worker process of ``suite.py --jobs N`` (one torch thread each)."""
+    global _DB
+    ds, size, seed, methods, work, attention_layers, threads = task
+    torch.set_num_threads(threads)
+    if _DB is None:
+        from argminn_plugin.motifs import read_motif_database
+
+        _DB = read_motif_database()
+    lines: list[str] = []
+    t, c = time.perf_counter(), time.process_time()
+    records = run_dataset_seed(ds, size, seed, methods, work, _DB, attention_layers=attention_layers,
+                               log=lines.append)
+    return ds.name, seed, records, lines, time.perf_counter() - t, time.process_time() - c
