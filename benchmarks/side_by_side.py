@@ -41,6 +41,13 @@ def train(model, grammar, epochs, batches, length, seed, schedule, name):
     return time.time() - tic
 
 
+def _package_commit() -> str | None:
+    """Commit of the imported package's checkout (None when it is not in a git work tree, e.g. an archive)."""
+    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=Path(argminn_plugin.__file__).parent)
+    return run.stdout.strip() or None
+
+
 def _cpu_seconds() -> float:
     """User + system CPU time of this process so far (on a shared machine, wall time says little)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -97,7 +104,7 @@ def main(argv=None):
     write_html_report(result, f"{prefix}.compare.html")
     meta = {
         "grammar": args.grammar, "arguments": vars(args), "times": times, "performance": performance,
-        "package": str(Path(argminn_plugin.__file__).parent), "cpu_s": _cpu_seconds(), "note": args.note,
+        "package": str(Path(argminn_plugin.__file__).parent), "package_commit": _package_commit(), "cpu_s": _cpu_seconds(), "note": args.note,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=Path(__file__).parent).stdout.strip(),
         "torch": torch.__version__, "machine": platform.platform(), "processor": platform.processor(),

@@ -69,6 +69,13 @@ def sha256(path: str | None) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _package_commit() -> str | None:
+    """Commit of the imported package's checkout (None when it is not in a git work tree, e.g. an archive)."""
+    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=Path(argminn_plugin.__file__).parent)
+    return run.stdout.strip() or None
+
+
 def _cpu_seconds() -> float:
     """User + system CPU time of this process so far (on a shared machine, wall time says little)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -121,7 +128,7 @@ def main(argv=None):
         "cpu_s": _cpu_seconds(),
         "threads": args.threads,
         "note": args.note,
-        "package": str(Path(argminn_plugin.__file__).parent),
+        "package": str(Path(argminn_plugin.__file__).parent), "package_commit": _package_commit(),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=ROOT).stdout.strip(),
         "torch": torch.__version__, "machine": platform.platform(), "nproc": os.cpu_count(),

@@ -127,8 +127,9 @@ def section(key: str, title: str, summary: dict, meta: dict) -> list[str]:
              f"p < {p['fimo_threshold']}; TOMTOM q < {p['q_threshold']}. Files: "
              f"`side_by_side_{key}.compare.*` (HTML report: `side_by_side_{key}.compare.html`), "
              f"`side_by_side_{key}.meta.json`. "
-             + (f"Times ({meta.get('commit', '?')}; load average {', '.join(f'{x:.1f}' for x in _load(meta))}): "
-                f"{time_text}." if time_text else ""), ""]
+             + (f"Times (package {meta.get('package_commit') or meta.get('commit', '?')}; load average "
+                f"{', '.join(f'{x:.1f}' for x in _load(meta))}): {time_text}"
+                + (f"; CPU {meta['cpu_s'] / 60:.1f} min." if meta.get("cpu_s") else ".") if time_text else ""), ""]
     lines += method_table(summary, meta, p["q_threshold"])
     lines += ["", f"Motifs matched across methods at q < {p['q_threshold']} (number of query motifs with a match): "
               f"{cross_matches(summary)}.", ""]

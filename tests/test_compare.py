@@ -299,3 +299,32 @@ def test_html_report_shows_predictive_performance():
     assert "No ARGMINN filter passes" in text
     # without performance numbers (side_by_side alone) there is no such section
     assert "Predictive performance" not in render_html(_empty_result({}), n_examples=0)
+
+
+@pytest.mark.slow
+def test_compare_on_a_fasta_of_positives_gets_shuffled_negatives(tmp_path):
+    """The real-data route of ``argminn compare``: a FASTA of peaks only (soft-masked, as the shared
+    ChIP-seq sets are), dinucleotide-shuffled negatives, a random test split, no truth."""
+    from argminn_plugin.pipeline import run_compare
+    from argminn_plugin.simulate import simulate_sequences
+
+    sim = simulate_sequences("single", 200, 0, length=120, center_jitter=20, random_state=3)
+    letters = np.array(list("ACGT"))
+    with open(tmp_path / "peaks.fa", "w") as handle:
+        for i, x in enumerate(sim.X[:200].argmax(dim=1).numpy()):
+            seq = "".join(letters[x])
+            handle.write(f">chr1:{i * 1000}-{i * 1000 + 120}\n{seq[:30].lower()}{seq[30:]}\n")
+    params = {"name": "run", "output_dir": str(tmp_path), "sequences": str(tmp_path / "peaks.fa"),
+              "validation_fraction": 0.1, "test_fraction": 0.25, "n_filters": 4, "n_attention_layers": 1,
+              "max_epochs": 2, "schedule": "none", "device": "cpu", "baseline_epochs": 2, "baseline_lr": 0.01,
+              "compare_max_sequences": 40, "n_shuffles": 3, "attention_threshold": 0.3,
+              "modisco": {"max_seqlets": 300}}
+    outputs = run_compare(params)
+    assert outputs["split"] == "test"
+    data = json.loads((tmp_path / "run.compare.json").read_text())
+    assert data["n_sequences"] == 40 and data["length"] == 120  # 50 test peaks, 40 compared
+    assert "truth" not in data and data["tables"]["instance_scores"] == []
+    assert len(data["tables"]["overlaps"]) == 15  # every pair of the six instance sets
+    for model in ("argminn", "baseline"):  # finite auROC: the test split holds the peaks' shuffles too
+        assert 0.0 <= data["performance"][model]["test_auroc"] <= 1.0
+    assert "Predictive performance (test)" in (tmp_path / "run.compare.html").read_text()
