@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ from ._validation import resolve_device
 from .fourier_prior import fourier_prior_loss, output_tracks
 from .io import atomic_write, save_bpnet_compatible
 from .losses import LossComponents, binary_task_loss, profile_task_loss, regularizer_terms
-from .regularizers import SCHEDULE_PRESETS, schedule_weights
+from .regularizers import SCHEDULE_PRESETS, schedule_weights, scheduled_weight
 
 CHECKPOINT_VERSION = 1
 
@@ -310,7 +311,8 @@ def _log_columns(profile: bool) -> list[str]:
         ["Epoch", "Iteration", "Training Time", "Validation Time", "Training Loss", "Training Task Loss"]
         + training
         + ["Training Filter Overlap", "Training Filter L1", "Training Attention Entropy", "Training Fourier Prior",
-           "Filter Overlap Weight", "Filter L1 Weight", "Attention Entropy Weight", "Skipped Batches",
+           "Filter Overlap Weight", "Filter L1 Weight", "Attention Entropy Weight", "Fourier Prior Weight",
+           "Skipped Batches",
            "Validation Loss"]
         + validation
         + ["Saved?"]
@@ -332,7 +334,7 @@ def fit(
     early_stopping: int | None = None,
     *,
     schedule: str | dict | None = "simulation",
-    fourier_weight: float = 0.0,
+    fourier_weight: float | Sequence[float] = 0.0,
     fourier_freq_limit: int | None = None,
     fourier_positives_only: bool = True,
     reverse_complement: bool = False,
@@ -380,9 +382,12 @@ def fit(
         ``"genomic"``, ``"none"``/None, or a dict with keys ``filter_overlap``, ``filter_l1``,
         ``attention_entropy`` mapping to a number or a per-epoch list. Ignored for models without
         ``forward_with_interims``.
-    fourier_weight: float
+    fourier_weight: float or sequence of float
         Weight of the Fourier attribution prior (1 for binary models, 50 for profile models in the
-        paper); 0 turns it off. Default is 0.
+        paper); 0 turns it off. A sequence gives one weight per epoch (the last one is reused after
+        its end), e.g. ``[0] * 5 + [1]`` for five warm-up epochs without the prior: a model that
+        gets the prior from its first step can stay at chance. The paper used no schedule.
+        Default is 0.
     fourier_freq_limit: int or None
         The prior's cut-off as an rfft bin; None means round(0.15 * L).
     fourier_positives_only: bool
@@ -432,6 +437,10 @@ def fit(
     schedule = "none" if schedule is None else schedule
     has_interims = hasattr(model, "forward_with_interims")
 
+    scheduled_weight(fourier_weight, 0)  # a malformed weight fails here, before any work
+    if np.any(np.asarray(fourier_weight, dtype=float) < 0):
+        raise ValueError(f"fourier_weight must be >= 0 (a number or one number per epoch), got {fourier_weight!r}.")
+
     set_seed(random_state)
     model.to(device)
     stepper = _WithInterims(model)
@@ -460,6 +469,7 @@ def fit(
         for source in (training_data, getattr(training_data, "sampler", None)):  # resumable shuffles / simulations
             getattr(source, "set_epoch", lambda _: None)(epoch)
         weights = schedule_weights(schedule, epoch) if has_interims else {}
+        prior_weight = scheduled_weight(fourier_weight, epoch)
         sums: dict[str, float] = {}
         n_batches = skipped = 0
         tic = time.time()
@@ -485,7 +495,7 @@ def fit(
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_autocast):
                 # DDP allows one forward pass per backward pass, so no split into two passes there.
                 components = forward_and_loss(
-                    model, stepper, X, X_ctl, y, labels, weights, fourier_weight=fourier_weight,
+                    model, stepper, X, X_ctl, y, labels, weights, fourier_weight=prior_weight,
                     fourier_freq_limit=fourier_freq_limit, fourier_positives_only=fourier_positives_only,
                     split="auto" if world == 1 else False,
                 )
@@ -549,6 +559,7 @@ def fit(
             "Filter Overlap Weight": weights.get("filter_overlap", 0.0),
             "Filter L1 Weight": weights.get("filter_l1", 0.0),
             "Attention Entropy Weight": weights.get("attention_entropy", 0.0),
+            "Fourier Prior Weight": prior_weight,
             "Skipped Batches": skipped, **valid, "Saved?": bool(improved),
         }
         rows.append({c: row.get(c, math.nan) for c in columns})

@@ -452,6 +452,29 @@ def test_fourier_prior_is_logged_and_changes_training():
     assert not state_equal(states[0.0], states[1.0])
 
 
+def test_fourier_weight_schedule_warms_up_without_the_prior():
+    X, y, _ = planted_binary(48, 100, seed=10)
+    model = tiny_binary("prior_schedule", seed=0)
+    fit(model, binary_loader(X, y, shuffle=False), torch.optim.Adam(model.parameters(), lr=1e-2),
+        max_epochs=4, device="cpu", schedule="none", fourier_weight=[0.0, 0.0, 2.0], random_state=0, progress=False)
+    log = read_log("prior_schedule")
+    np.testing.assert_array_equal(log["Fourier Prior Weight"], [0.0, 0.0, 2.0, 2.0])  # last entry reused
+    prior = log["Training Fourier Prior"].to_numpy()
+    assert (prior[:2] == 0).all() and (prior[2:] > 0).all()
+    np.testing.assert_allclose(log["Training Loss"], log["Training Task Loss"] + log["Fourier Prior Weight"] * prior,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("weight, match", [(-1.0, "fourier_weight"), ([0.0, -1.0], "fourier_weight"),
+                                           ("high", "weight"), ([], "weight")])
+def test_fourier_weight_errors(weight, match):
+    X, y, _ = planted_binary(8, 60, seed=1)
+    model = tiny_binary("bad_prior", seed=0)
+    with pytest.raises(ValueError, match=match):
+        fit(model, binary_loader(X, y), torch.optim.Adam(model.parameters()), max_epochs=1, device="cpu",
+            fourier_weight=weight, progress=False)
+
+
 def _prior(model, X, labels, **kwargs):
     X = X.clone().requires_grad_(True)
     out = model.forward_with_interims(X)
