@@ -231,3 +231,13 @@ def test_simulate_defaults_merge():
         merge_parameters({}, SIMULATE_DEFAULTS)
     with pytest.raises(ValueError, match="n_negatives"):
         merge_parameters({"output_dir": "out", "n_negatives": 1.5}, SIMULATE_DEFAULTS)
+
+
+def test_fourier_weight_accepts_a_per_epoch_list():
+    from argminn_plugin.config import FIT_DEFAULTS, merge_parameters
+
+    base = {"sequences": "x.fa", "name": "n"}
+    assert merge_parameters({**base, "fourier_weight": [0, 0, 1]}, FIT_DEFAULTS)["fourier_weight"] == [0, 0, 1]
+    assert merge_parameters({**base, "fourier_weight": 2}, FIT_DEFAULTS)["fourier_weight"] == 2
+    with pytest.raises(ValueError, match="fourier_weight"):
+        merge_parameters({**base, "fourier_weight": "strong"}, FIT_DEFAULTS)
