@@ -1,7 +1,7 @@
 """Small helpers shared by the tutorial notebooks; not part of the package.
 
-Importing this module also selects numba's "workqueue" threading layer (see below), so that PyTorch keeps
-to the number of threads it was given.
+Importing this module imports ``argminn_plugin``, which selects numba's "workqueue" threading layer, so
+that PyTorch keeps to the number of threads it was given (see ``argminn_plugin/__init__.py``).
 
 * :func:`output_dir`: the notebook's work folder (``$ARGMINN_TUTORIAL_OUT`` or ``_output/<stem>``).
 * :func:`package_env` / :func:`run` / :func:`run_parallel`: run console scripts (``bpnet``, ``torchrun``, ``argminn``)
@@ -22,20 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-# numba (behind tangermeme, memelite and bpnet-lite's PeakGenerator) starts an OpenMP thread on every core
-# the first time it runs a parallel function, and PyTorch then uses those threads too, whatever
-# OMP_NUM_THREADS or torch.set_num_threads said; on a CPU shared with other jobs they spin and make
-# training several times slower. numba's "workqueue" layer uses plain threads and leaves PyTorch alone
-# (argminn_plugin.training makes the same choice when it is imported first). A layer chosen in the
-# environment is respected.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    try:
-        import numba
-
-        numba.config.THREADING_LAYER = "workqueue"
-    except ImportError:  # pragma: no cover
-        pass
 
 try:  # run from a checkout without installing: put the repository root on sys.path
     import argminn_plugin  # noqa: F401
@@ -62,7 +48,7 @@ def package_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     env["MPLBACKEND"] = "Agg"
     env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # see the top of this module
+    env.setdefault("NUMBA_THREADING_LAYER", "workqueue")  # before anything in the child imports argminn_plugin
     env.update(extra)
     return env
 
