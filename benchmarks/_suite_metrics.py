@@ -357,3 +357,38 @@ def overview_table(summary: dict, datasets: list[str]) -> list[str]:
             cells.append("n/a" if s["verdict"] == "n/a" else f"{s['verdict']} {s['met']}/{s['n']}")
         rows.append([d, *cells])
     return _table(["dataset", *[TARGET_LABELS[t] for t in TARGETS]], rows, ["l"] * (len(TARGETS) + 1))
+
+
+def _short(stat: dict | None, digits: int) -> str:
+    return "–" if not stat or stat.get("mean") is None else f"{stat['mean']:.{digits}f}"
+
+
+def headline_tables(agg: dict, datasets: list[str]) -> list[str]:
+    """Cross-data-set headline: motifs (recovered/planted, redundant, unmatched) and instances + auROC
+    (each method's best instance source by mean F1), one column per method; means over seeds."""
+    methods = [m for m in METHOD_LABELS if any(m in agg.get(d, {}) for d in datasets)]
+    motif_rows, inst_rows = [], []
+    for d in datasets:
+        if d not in agg:
+            continue
+        mrow, irow = [d], [d]
+        for m in methods:
+            a = agg[d].get(m)
+            if a is None:
+                mrow.append("–")
+                irow.append("–")
+                continue
+            mrow.append(f"{_short(a.get('motifs.n_recovered'), 1)}/{_short(a.get('motifs.n_planted'), 0)}, "
+                        f"{_short(a.get('motifs.n_redundant'), 1)}, {_short(a.get('motifs.n_unmatched'), 1)}")
+            sources = sorted({k.split(".")[1] for k in a if k.startswith("instances.")})
+            best = max(sources, key=lambda s: (a.get(f"instances.{s}.f1", {}).get("mean") or -1), default=None)
+            inst = (f"{_short(a.get(f'instances.{best}.precision'), 2)} / {_short(a.get(f'instances.{best}.recall'), 2)}"
+                    if best else "–")
+            irow.append(f"{inst} · {_short(a.get('performance.auroc'), 3)}")
+        motif_rows.append(mrow)
+        inst_rows.append(irow)
+    labels = [METHOD_LABELS[m] for m in methods]
+    return (["Motifs: recovered / planted, redundant, unmatched (mean over seeds).", ""]
+            + _table(["dataset", *labels], motif_rows, ["l"] * (len(labels) + 1))
+            + ["", "Instances: precision / recall of the method's best instance source (by mean F1) · test auROC.", ""]
+            + _table(["dataset", *labels], inst_rows, ["l"] * (len(labels) + 1)))

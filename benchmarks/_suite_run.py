@@ -152,7 +152,7 @@ class Meter:
         self.wall_s = time.perf_counter() - self.wall0
         self.cpu_s = time.process_time() - self.cpu0
         hwm = _status_kb("VmHWM")
-        self.peak_mb = (hwm - self.rss0) / 1024 if self._can_peak and hwm is not None and self.rss0 else None
+        self.peak_mb = max(0.0, (hwm - self.rss0) / 1024) if self._can_peak and hwm is not None and self.rss0 else None
         return False
 
 

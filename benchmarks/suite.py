@@ -118,7 +118,10 @@ def render_markdown(result: dict) -> str:
              f"Seeds {', '.join(map(str, s['seeds']))}; every cell is mean ± sd over seeds. Simulated sequences "
              f"{s['size_settings']['length']} bp, {s['size_settings']['epochs']} epochs of "
              f"{s['size_settings']['batches']} fresh batches of {s['size_settings']['batch_size']} (+ reverse "
-             f"complements), Adam {s['size_settings']['lr']:g}; read-out on {s['size_settings']['n_test']} held-out "
+             f"complements), Adam {s['size_settings']['lr']:g}"
+             + (f" (ARGMINN {s['size_settings']['lr_after_burn_in']:g} once its regularisers start)"
+                if s['size_settings'].get('lr_after_burn_in') else "")
+             + f"; read-out on {s['size_settings']['n_test']} held-out "
              "positives (all held-out sequences for `repression`). Timings are wall seconds with process CPU "
              "seconds in brackets; the machine may have been shared, so compare CPU seconds. The CNN is trained "
              "once and read out two ways, so its two rows share one training time.", ""]
@@ -126,6 +129,7 @@ def render_markdown(result: dict) -> str:
         lines += ["## Targets (ARGMINN, per seed)", "",
                   "A target is met for a data set when it is met in every seed.", ""]
         lines += M.overview_table(summary, simulated) + [""]
+        lines += ["## Headline (simulated data sets)", ""] + M.headline_tables(agg, simulated) + [""]
     for d in datasets:
         recs = [r for r in records if r["dataset"] == d]
         sim = recs[0].get("simulated", False)

@@ -135,6 +135,7 @@ def test_tiny_run_writes_valid_json_and_markdown(tmp_path):
     md = (tmp_path / "t.md").read_text()
     assert md.startswith("# Benchmark suite: tiny size")
     assert "## single/iid" in md and "| ARGMINN |" in md and "| CNN, first-layer filters |" in md
+    assert "## Headline (simulated data sets)" in md and "| single/iid | " in md
     assert result["records"] == data["records"]
     # --render rewrites the markdown from the JSON alone
     (tmp_path / "t.md").unlink()
