@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import time
@@ -40,6 +39,7 @@ import torch
 import argminn_plugin
 from argminn_plugin.config import embedded_compare_parameters, read_parameters
 from argminn_plugin.pipeline import run_compare
+from side_by_side import _cpu_seconds, _package_commit  # this folder is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH_KEYS = ("sequences", "negatives", "test_sequences", "output_dir", "model", "baseline_model", "motif_database")
@@ -67,19 +67,6 @@ def sha256(path: str | None) -> str | None:
     if not path or not Path(path).is_file():
         return None
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _package_commit() -> str | None:
-    """Commit of the imported package's checkout (None when it is not in a git work tree, e.g. an archive)."""
-    run = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                         cwd=Path(argminn_plugin.__file__).parent)
-    return run.stdout.strip() or None
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process so far (on a shared machine, wall time says little)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None):
