@@ -128,7 +128,7 @@ def load_model(path: str | os.PathLike, *, map_location: str | torch.device = "c
         model.load_state_dict(state)
     except (TypeError, RuntimeError) as err:
         raise ValueError(f"the weights in {path} do not match the config in {meta_file}: {err}") from None
-    return model
+    return model.eval()  # ready for prediction, like the .torch files fit saves; .train() to continue training
 
 
 def save_bpnet_compatible(model: torch.nn.Module, path: str | os.PathLike) -> Path:

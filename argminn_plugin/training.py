@@ -401,7 +401,10 @@ def fit(
         Batches whose loss or gradient is not finite are skipped and counted; when more than this
         fraction of an epoch's batches is skipped, training stops with an error. Default is 0.5.
     random_state: int or None
-        Seeds Python, NumPy and torch at the start, so CPU runs are reproducible.
+        Seeds Python, NumPy and torch at the start of training (shuffles, dropout, simulated
+        batches), so CPU runs from the same initial model are reproducible. The model already
+        exists by then: for the same initial weights too, seed before building it
+        (``argminn_plugin.training.set_seed(0)`` or ``torch.manual_seed(0)``).
     verbose: bool or None
         Print the log rows; None uses ``model.verbose`` (True when absent).
     progress: bool or None

@@ -132,6 +132,17 @@ def test_load_model_map_location(tmp_path):
     assert all(p.device.type == "cpu" for p in loaded.parameters())
 
 
+def test_load_model_returns_eval_mode_with_batch_independent_predictions(tmp_path):
+    model = binary_model().train()
+    save_model(model, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert not loaded.training
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (6, 120), generator=torch.Generator().manual_seed(0)),
+                                    4).transpose(1, 2).float()
+    with torch.no_grad():  # eval-mode BatchNorm: an example's prediction does not depend on its batch
+        torch.testing.assert_close(loaded(X)[:2], loaded(X[:2]))
+
+
 def test_save_model_rejects_other_modules(tmp_path):
     with pytest.raises(ValueError, match="ARGMINN"):
         save_model(torch.nn.Linear(2, 2), tmp_path / "m.pt")
