@@ -277,18 +277,24 @@ def dataset_table(dataset: str, agg: dict, records: list[dict], simulated: bool)
     if simulated:
         header = ["method", "recovered / planted", "redundant", "unmatched", "interp. score",
                   "instances (best source)", "precision", "recall", "auROC", "auPRC", "train s (CPU s)",
-                  "read-out s (CPU s)", "peak MB train / read-out"]
+                  "read-out s (CPU s)", "peak MB train / read-out (process RSS)"]
     else:
         header = ["method", "passing motifs", "JASPAR-matched", "relevant family", "interp. score",
                   "relevant TFs found", "auROC", "auPRC", "accuracy", "train s (CPU s)", "read-out s (CPU s)",
-                  "peak MB train / read-out"]
+                  "peak MB train / read-out (process RSS)"]
     rows = []
     for method in methods:
         a = agg[method]
         get = a.get
+        def memory(phase: str) -> str:
+            text = mean_sd(get(f"timing.{phase}_peak_mb"), 0)
+            if get(f"timing.{phase}_peak_rss_mb"):
+                text += f" ({_short(get(f'timing.{phase}_peak_rss_mb'), 0)})"
+            return text
+
         timing = (f"{mean_sd(get('timing.train_wall_s'), 1)} ({mean_sd(get('timing.train_cpu_s'), 1)})",
                   f"{mean_sd(get('timing.readout_wall_s'), 1)} ({mean_sd(get('timing.readout_cpu_s'), 1)})",
-                  f"{mean_sd(get('timing.train_peak_mb'), 0)} / {mean_sd(get('timing.readout_peak_mb'), 0)}")
+                  f"{memory('train')} / {memory('readout')}")
         label = METHOD_LABELS.get(method, method)
         if simulated:
             planted = get("motifs.n_planted", {}).get("mean")
