@@ -9,7 +9,7 @@ read-out). Records are aggregated to mean ± sd over seeds per (data set, method
 issue-6 targets are checked per seed. See the suite's section of ``benchmarks/README.md``.
 
     PYTHONPATH=. python benchmarks/suite.py                 # reduced size (< 20 min on 2 idle cores)
-    PYTHONPATH=. python benchmarks/suite.py --full          # paper size (hours)
+    PYTHONPATH=. python benchmarks/suite.py --full --jobs 8 # paper size (~20 CPU-hours)
     PYTHONPATH=. python benchmarks/suite.py --grammars single mixture --seeds 0 --methods argminn cnn_filters
     PYTHONPATH=. python benchmarks/suite.py --only-real
     PYTHONPATH=. python benchmarks/suite.py --render benchmarks/results/suite.json   # rewrite the markdown
